@@ -1,0 +1,45 @@
+"""Glue job `customer_curated`: trusted customers who have trusted accelerometer data.
+
+Reads   the staged tables in READS
+Writes  <staging>/customer_curated           the records kept
+        <staging>/customer_curated_filtered  records left out, counted per rule: no_trusted_readings
+
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+The script needs nothing but pyspark: on Glue it is uploaded alone.
+"""
+
+import argparse
+
+from pyspark.sql import SparkSession
+
+READS = ("customer_trusted", "accelerometer_trusted")
+
+# Every input record, with the rule that leaves it out (NULL: kept).
+SQL = """
+WITH readers AS (SELECT DISTINCT `user` FROM accelerometer_trusted)
+SELECT c.customerName, c.email, c.phone, c.birthDay, c.serialNumber, c.registrationDate, c.lastUpdateDate,
+       c.shareWithResearchAsOfDate, c.shareWithPublicAsOfDate, c.shareWithFriendsAsOfDate,
+       CASE WHEN r.`user` IS NULL THEN 'no_trusted_readings' END AS filtered_by
+FROM customer_trusted c
+LEFT JOIN readers r ON r.`user` = c.email
+"""
+
+
+def run(spark: SparkSession, staging: str, consent_scope: str) -> None:
+    for table in READS:
+        spark.read.parquet(f"{staging}/{table}").createOrReplaceTempView(table)
+    classified = spark.sql(SQL, args={"consent_scope": consent_scope}).persist()
+    kept = classified.where("filtered_by IS NULL").drop("filtered_by")
+    kept.write.mode("overwrite").parquet(f"{staging}/customer_curated")
+    filtered = classified.where("filtered_by IS NOT NULL").groupBy("filtered_by").count()
+    filtered = filtered.selectExpr("filtered_by AS rule", "count AS records")
+    filtered.write.mode("overwrite").parquet(f"{staging}/customer_curated_filtered")
+    classified.unpersist()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--staging", required=True)
+    parser.add_argument("--consent_scope", choices=("reading", "customer"), default="reading")
+    args, _ = parser.parse_known_args()  # Glue adds arguments of its own (--JOB_ID, ...)
+    run(SparkSession.builder.getOrCreate(), args.staging, args.consent_scope)

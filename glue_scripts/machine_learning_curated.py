@@ -1,0 +1,41 @@
+"""Glue job `machine_learning_curated`: step trainer readings paired with the same
+customer's phone readings at the same instant, without personal data.
+
+The pair is made through the customer who owns the serial number: joining on
+the timestamp alone would pair one customer's step trainer with another
+customer's phone whenever two customers share an instant.
+
+Reads   the staged tables in READS
+Writes  <staging>/machine_learning_curated
+
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+The script needs nothing but pyspark: on Glue it is uploaded alone.
+"""
+
+import argparse
+
+from pyspark.sql import SparkSession
+
+READS = ("customer_curated", "step_trainer_trusted", "accelerometer_trusted")
+
+# The business logic of this stage.
+SQL = """
+SELECT s.serialNumber, s.sensorReadingTime, s.distanceFromObject, a.`timestamp`, a.x, a.y, a.z
+FROM step_trainer_trusted s
+JOIN customer_curated c ON c.serialNumber = s.serialNumber
+JOIN accelerometer_trusted a ON a.`user` = c.email AND a.`timestamp` = s.sensorReadingTime
+"""
+
+
+def run(spark: SparkSession, staging: str, consent_scope: str) -> None:
+    for table in READS:
+        spark.read.parquet(f"{staging}/{table}").createOrReplaceTempView(table)
+    spark.sql(SQL).write.mode("overwrite").parquet(f"{staging}/machine_learning_curated")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--staging", required=True)
+    parser.add_argument("--consent_scope", choices=("reading", "customer"), default="reading")
+    args, _ = parser.parse_known_args()  # Glue adds arguments of its own (--JOB_ID, ...)
+    run(SparkSession.builder.getOrCreate(), args.staging, args.consent_scope)

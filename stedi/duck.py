@@ -1,0 +1,45 @@
+"""DuckDB views over the lake's files, shared by the DuckDB engine, the checks and `stedi query`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+
+from stedi.stages import raw_table
+
+
+def quote(value: str | Path) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def file_list(files: Iterable[Path]) -> str:
+    return "[" + ", ".join(quote(f) for f in files) + "]"
+
+
+def raw_lines_sql(files: Iterable[Path]) -> str:
+    """Each line of the files as it is, with its file: no JSON parsing, no quoting, no type sniffing."""
+    return (
+        f"SELECT line, filename AS source_file FROM read_csv({file_list(files)}, "
+        "columns = {'line': 'VARCHAR'}, header = false, delim = '\\0', quote = '', escape = '', "
+        "auto_detect = false, filename = true, strict_mode = false)"
+    )
+
+
+def parquet_sql(table_dir: Path) -> str:
+    return f"SELECT * FROM read_parquet({quote(table_dir / '*.parquet')})"
+
+
+def view_raw(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[Path]) -> None:
+    con.execute(f"CREATE OR REPLACE VIEW {raw_table(source)} AS {raw_lines_sql(files)}")
+
+
+def view_tables(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[str]) -> None:
+    for table in tables:
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {parquet_sql(staging / table)}")
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str):
+    row = con.execute(sql).fetchone()
+    return None if row is None else row[0]
