@@ -169,7 +169,7 @@ class _Session:
         return self.start + (self.readings - 1) * self.interval
 
 
-def _write_customers(rng: random.Random, count: int, writers: dict) -> None:
+def _write_customers(rng: random.Random, count: int, writers: dict[str, _Sink | _DirtySink]) -> None:
     """Write `count` customers, each with their readings, streaming."""
     later_records = []  # a few percent of the customers: kept for the end of the file
     recent_clocks: deque[tuple[int, int]] = deque(maxlen=RECENT_CLOCKS)
@@ -294,17 +294,16 @@ def _session_lines(rng: random.Random, session: _Session, customer: _Customer) -
     """The phone lines and the trainer lines of one session."""
     phone_lines: list[str] = []
     trainer_lines: list[str] = []
-    user = f'{{"user":"{customer.email}","timestamp":'
+    phone_start = f'{{"user":"{customer.email}","timestamp":'
+    trainer_end = f',"serialNumber":"{customer.serial}","distanceFromObject":'
     distance = rng.randint(150, 300)
     for i in range(-session.warmup, session.readings):
         instant = session.start + i * session.interval
         for xyz in _orientations(rng, rng.choice(READINGS_PER_INSTANT)):
-            phone_lines.append(f"{user}{instant},{xyz}}}\n")
+            phone_lines.append(f"{phone_start}{instant},{xyz}}}\n")
         if session.trainer and i >= 0:
             distance = min(300, max(150, distance + rng.randint(-12, 12)))  # the user moves a little
-            trainer_lines.append(
-                f'{{"sensorReadingTime":{instant},"serialNumber":"{customer.serial}","distanceFromObject":{distance}}}\n'
-            )
+            trainer_lines.append(f'{{"sensorReadingTime":{instant}{trainer_end}{distance}}}\n')
     return phone_lines, trainer_lines
 
 
@@ -368,6 +367,9 @@ class _Sink:
 
 # --- Dirt ----------------------------------------------------------------------------------
 
+# A kind of dirt: makes one dirt line from a clean line (without its newline).
+Dirt = Callable[[random.Random, str], str]
+
 DIRT_RATE = 0.02  # dirt lines per clean line
 NOT_OBJECTS = ('"hello"', "[1,2]", "42", "null")
 
@@ -379,7 +381,7 @@ class _DirtySink:
     at random; any kind not picked by the end is added then.
     """
 
-    def __init__(self, sink: _Sink, kinds: tuple[Callable[[random.Random, str], str], ...], rng: random.Random):
+    def __init__(self, sink: _Sink, kinds: tuple[Dirt, ...], rng: random.Random) -> None:
         self._sink = sink
         self._kinds = kinds
         self._rng = rng
@@ -405,7 +407,7 @@ class _DirtySink:
         if lines:
             self._last = lines[-1]
 
-    def _add_dirt(self, kind: Callable[[random.Random, str], str]) -> None:
+    def _add_dirt(self, kind: Dirt) -> None:
         assert self._last is not None
         self._sink.write([kind(self._rng, self._last.rstrip("\n")) + "\n"])
         if kind in self._unused:
@@ -416,9 +418,6 @@ class _DirtySink:
             for kind in list(self._unused):
                 self._add_dirt(kind)
         self._sink.close()
-
-
-# Each dirt kind makes one line from a clean line of its source.
 
 
 def _truncated(rng: random.Random, line: str) -> str:
@@ -441,7 +440,7 @@ def _blank(rng: random.Random, line: str) -> str:
     return ""
 
 
-def _without(key: str) -> Callable[[random.Random, str], str]:
+def _without(key: str) -> Dirt:
     def dirt(rng: random.Random, line: str) -> str:
         record = json.loads(line)
         del record[key]
@@ -450,14 +449,14 @@ def _without(key: str) -> Callable[[random.Random, str], str]:
     return dirt
 
 
-def _renamed(key: str, new_key: str) -> Callable[[random.Random, str], str]:
+def _renamed(key: str, new_key: str) -> Dirt:
     def dirt(rng: random.Random, line: str) -> str:
         return _dumps({(new_key if k == key else k): v for k, v in json.loads(line).items()})
 
     return dirt
 
 
-def _with(key: str, value: Callable[[random.Random], object]) -> Callable[[random.Random, str], str]:
+def _with(key: str, value: Callable[[random.Random], object]) -> Dirt:
     def dirt(rng: random.Random, line: str) -> str:
         return _dumps(json.loads(line) | {key: value(rng)})
 
@@ -472,23 +471,26 @@ def _unknown_serial(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+# Any upload can hold malformed, blank and repeated lines; each source also
+# gets records missing a required key, values of a wrong type and, for the
+# readings, records of no known customer.
 COMMON_DIRT = (_truncated, _trailing_comma, _not_an_object, _repeated, _blank)
-DIRT: dict[str, tuple[Callable[[random.Random, str], str], ...]] = {
-    "customer": COMMON_DIRT
-    + (
+DIRT: dict[str, tuple[Dirt, ...]] = {
+    "customer": (
+        *COMMON_DIRT,
         _without("email"),
         _with("lastUpdateDate", lambda rng: "2022-01-01"),
     ),
-    "accelerometer": COMMON_DIRT
-    + (
+    "accelerometer": (
+        *COMMON_DIRT,
         _without("timestamp"),
         _renamed("timestamp", "timeStamp"),
         _with("timestamp", lambda rng: "yesterday"),
         _with("x", lambda rng: "abc"),
         _with("user", _unknown_email),
     ),
-    "step_trainer": COMMON_DIRT
-    + (
+    "step_trainer": (
+        *COMMON_DIRT,
         _without("serialNumber"),
         _with("distanceFromObject", lambda rng: True),
         _with("serialNumber", _unknown_serial),

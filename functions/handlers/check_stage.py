@@ -1,0 +1,48 @@
+"""After each Glue job: count the stage's tables and run its checks on Athena; fail on a failed check."""
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.config import Config
+
+from stedi.aws.athena import AthenaScalarQuery
+from stedi.aws.audit import audit_stage, verify_staged_tables
+from stedi.aws.run_input import run_input_from_state, validate_stage
+from stedi.aws.settings import Settings
+from stedi.stages import STAGE_TABLES
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# Throttled Athena and Glue calls are retried here, with backoff, before the state machine sees an error.
+athena = boto3.client("athena", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+glue = boto3.client("glue", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    settings = Settings.from_env()
+    stage = validate_stage(event.get("stage"))
+    run = run_input_from_state(event.get("run"), settings)
+    logger.append_keys(stage=stage, run_id=run.run_id)
+    verify_staged_tables(glue, settings.staging_database, run.staging, STAGE_TABLES[stage])
+    query = AthenaScalarQuery(athena, settings.staging_database, settings.athena_workgroup,
+                              timeout_seconds=settings.query_timeout_seconds)
+    audit = audit_stage(stage, run, query)
+    _record_metrics(audit)
+    for result in audit.results:
+        logger.info("check", extra={"table": result.table, "check": result.check, "status": result.status,
+                                    "expected": result.expected, "actual": result.actual})
+    audit.raise_for_failures()
+    return audit.summary()
+
+
+def _record_metrics(audit):
+    metrics.add_dimension(name="stage", value=audit.stage)
+    for status in ("passed", "failed", "skipped"):
+        metrics.add_metric(name=f"Checks{status.capitalize()}", unit=MetricUnit.Count, value=audit.count(status))
+    for table, rows in audit.rows.items():
+        with single_metric(name="Rows", unit=MetricUnit.Count, value=rows, namespace=metrics.namespace) as metric:
+            metric.add_dimension(name="table", value=table)

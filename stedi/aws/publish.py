@@ -1,0 +1,96 @@
+"""Publish a run whose every check passed: repoint the published tables, record the manifest, prune.
+
+Readers query the published Glue database. Publishing points each of its
+tables at this run's prefix, copying the definition the Glue job registered
+in the staging database; a run that failed never reaches this step, so the
+published tables keep pointing at the last good run. published.json in the
+bucket records the run and its figures, with the runs published before it,
+as the local lake's manifest does; the staging of any other run is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Mapping
+
+from stedi.aws.audit import table_location, verify_staged_tables
+from stedi.aws.run_input import RunInput
+from stedi.lake import KEEP_PUBLISHED
+from stedi.stages import TABLES
+
+MANIFEST_KEY = "published.json"
+RUNS_PREFIX = "runs/"
+# The parts of a catalog table that CreateTable/UpdateTable accept back.
+TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys",
+                    "TableType", "Parameters")
+
+
+def repoint_published_tables(glue: Any, staging_database: str, published_database: str, run: RunInput) -> None:
+    verify_staged_tables(glue, staging_database, run.staging, TABLES)
+    for table in TABLES:
+        staged = glue.get_table(DatabaseName=staging_database, Name=table)["Table"]
+        table_input = {key: staged[key] for key in TABLE_INPUT_KEYS if key in staged}
+        table_input["StorageDescriptor"] = {**staged["StorageDescriptor"],
+                                            "Location": table_location(run.staging, table)}
+        try:
+            glue.update_table(DatabaseName=published_database, TableInput=table_input)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_table(DatabaseName=published_database, TableInput=table_input)
+
+
+def manifest_entry(run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What published.json records about the run (the local run records the same figures)."""
+    summaries = list(stage_summaries.values())
+    return {
+        "run_id": run.run_id,
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "engine": "glue",
+        "consent_scope": run.consent_scope,
+        "tables": {table: n for summary in summaries for table, n in summary.get("rows", {}).items()},
+        "checks": {status: sum(int(summary.get(f"checks_{status}", 0)) for summary in summaries)
+                   for status in ("passed", "failed", "skipped")},
+    }
+
+
+def read_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=MANIFEST_KEY)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def write_manifest(s3: Any, bucket: str, entry: dict[str, Any]) -> dict[str, Any]:
+    previous = read_manifest(s3, bucket)
+    history = [] if previous is None else [previous["current"], *previous["history"]]
+    manifest = {"current": entry, "history": history[: KEEP_PUBLISHED - 1]}
+    s3.put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, indent=2).encode(),
+                  ContentType="application/json")
+    return manifest
+
+
+def prune_runs(s3: Any, bucket: str, keep: set[str]) -> list[str]:
+    """Delete the staging of every run that is neither published nor kept as history."""
+    pruned = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RUNS_PREFIX, Delimiter="/"):
+        for prefix in page.get("CommonPrefixes", []):
+            run_id = prefix["Prefix"][len(RUNS_PREFIX):].rstrip("/")
+            if run_id not in keep:
+                _delete_prefix(s3, bucket, prefix["Prefix"])
+                pruned.append(run_id)
+    return pruned
+
+
+def _delete_prefix(s3: Any, bucket: str, prefix: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:  # one list page holds at most 1,000 keys, as many as one delete may name
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def publish_run(glue: Any, s3: Any, *, bucket: str, staging_database: str, published_database: str,
+                run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    repoint_published_tables(glue, staging_database, published_database, run)
+    manifest = write_manifest(s3, bucket, manifest_entry(run, stage_summaries))
+    pruned = prune_runs(s3, bucket, keep={entry["run_id"] for entry in [manifest["current"], *manifest["history"]]})
+    return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned)}

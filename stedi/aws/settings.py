@@ -1,0 +1,36 @@
+"""Names of the deployed resources, read from the Lambda environment the template sets.
+
+Table and database names come only from here and from stedi.stages, never
+from an event.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake_bucket: str
+    staging_database: str = ""
+    published_database: str = ""
+    athena_workgroup: str = ""
+    state_machine_arn: str = ""
+    query_timeout_seconds: float = 240.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        return cls(
+            lake_bucket=env["LAKE_BUCKET"],
+            staging_database=env.get("STAGING_DATABASE", ""),
+            published_database=env.get("PUBLISHED_DATABASE", ""),
+            athena_workgroup=env.get("ATHENA_WORKGROUP", ""),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            query_timeout_seconds=float(env.get("QUERY_TIMEOUT_SECONDS", "240")),
+        )
+
+    def staging_uri(self, run_id: str) -> str:
+        """Where a run writes its tables: the same layout as the local lake's runs/<run id>/."""
+        return f"s3://{self.lake_bucket}/runs/{run_id}"

@@ -1,0 +1,109 @@
+"""Start one pipeline run per burst of landing uploads, never two at once.
+
+S3 "Object Created" events reach an SQS queue through EventBridge; the queue
+hands them to the trigger Lambda in batches gathered over a batching window,
+and the Lambda runs one at a time (reserved concurrency 1). For a batch:
+
+- a run is in progress: the uploads are handed back to the queue (reported
+  as batch item failures) and come again after the visibility timeout, so
+  files landing mid-run start the next run once this one has ended;
+- every upload is older than the start of the latest run: that run read them
+  (a redelivered event, or the tail of a burst that was split over batches),
+  so nothing starts;
+- otherwise one run starts, named after the batch's events, so the same batch
+  delivered twice asks for the same execution name and cannot start a second.
+
+An upload made just after a run started is still read by it: the landing job
+lists the files only after the crawls, at least one crawler poll later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from stedi.stages import SOURCES
+
+LANDING_KEY = re.compile(r"^(?P<source>" + "|".join(map(re.escape, SOURCES)) + r")/landing/(?P<file>[^/]+)$")
+RECENT_EXECUTIONS = 20
+
+
+class NotAnUpload(ValueError):
+    """The message is not an S3 Object Created event for a landing file of this lake."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    message_id: str
+    event_id: str
+    time: datetime
+    key: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # start | wait | skip
+    reason: str
+    execution_name: str | None = None
+
+
+def parse_upload(message_id: str, body: str, bucket: str) -> Upload:
+    """Validate one SQS message body (an EventBridge event) as a landing upload to `bucket`."""
+    try:
+        event = json.loads(body)
+        detail = event["detail"]
+        key, bucket_name = detail["object"]["key"], detail["bucket"]["name"]
+        source, detail_type, event_id = event["source"], event["detail-type"], event["id"]
+        time = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise NotAnUpload(f"message {message_id} is not an S3 event: {error!r}") from error
+    if (source, detail_type) != ("aws.s3", "Object Created"):
+        raise NotAnUpload(f"message {message_id} is a {source} {detail_type!r} event")
+    if bucket_name != bucket:
+        raise NotAnUpload(f"message {message_id} is about bucket {bucket_name!r}, not the lake")
+    match = LANDING_KEY.match(str(key))
+    # Spark skips hidden and _-prefixed files, so they are no reason to run.
+    if not match or match["file"].startswith((".", "_")):
+        raise NotAnUpload(f"message {message_id}: {key!r} is not a landing file")
+    if not isinstance(event_id, str) or time.tzinfo is None:
+        raise NotAnUpload(f"message {message_id} has no usable event id or time")
+    return Upload(message_id, event_id, time, key)
+
+
+def execution_name(uploads: Iterable[Upload]) -> str:
+    """The same uploads always give the same name: the newest upload's time and a digest of the event ids."""
+    uploads = list(uploads)
+    newest = max(upload.time for upload in uploads)
+    digest = hashlib.sha256("\n".join(sorted({u.event_id for u in uploads})).encode()).hexdigest()[:16]
+    return f"upload-{newest:%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def decide(uploads: list[Upload], recent_executions: list[dict[str, Any]]) -> Decision:
+    """What to do with a batch of uploads, given the state machine's most recent executions."""
+    if not uploads:
+        return Decision("skip", "no landing upload in the batch")
+    if any(execution["status"] == "RUNNING" for execution in recent_executions):
+        return Decision("wait", "a run is in progress: the uploads wait for the next one")
+    latest_start = max((execution["startDate"] for execution in recent_executions), default=None)
+    new = [upload for upload in uploads if latest_start is None or upload.time > latest_start]
+    if not new:
+        return Decision("skip", f"every upload is older than the latest run's start ({latest_start:%Y-%m-%dT%H:%M:%SZ})")
+    return Decision("start", f"{len(new)} new upload(s)", execution_name(new))
+
+
+def recent_executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
+    # Executions are listed newest first; a running one is always among the latest.
+    return sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=RECENT_EXECUTIONS)["executions"]
+
+
+def start_run(sfn: Any, state_machine_arn: str, name: str) -> bool:
+    """Start the execution; False when that name was already started (a redelivered batch)."""
+    try:
+        sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input="{}")
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return False
+    return True

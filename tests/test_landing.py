@@ -1,0 +1,85 @@
+"""The landing stage: every non-blank line becomes a typed record or a rejection with a reason."""
+
+from conftest import T0, customer, make_lake, published, reading, run, step, write_landing
+
+GOOD = customer("a@test.com", "s-1")
+# Enough valid lines that the rejected share stays under the bound that stops a run.
+PADDING = [reading("a@test.com", T0 + i) for i in range(1, 60)]
+
+
+def rejected(lake, source):
+    return published(lake, f"SELECT reason, line, source_file FROM {source}_rejected ORDER BY line")
+
+
+def test_bad_lines_are_rejected_with_their_reason_and_file(tmp_path):
+    lines = [
+        reading("a@test.com", T0),
+        '{"user":"a@test.com","timest',  # truncated
+        '{"user":"a@test.com","timestamp":1,"x":0.0,"y":0.0,"z":0.0},',  # trailing comma of an array dump
+        '"just a string"',
+        "[1, 2]",
+        '{"user":"a@test.com","timeStamp":1,"x":0.0,"y":0.0,"z":0.0}',  # misspelled key
+        '{"user":null,"timestamp":1,"x":0.0,"y":0.0,"z":0.0}',
+        '{"user":"a@test.com","timestamp":"yesterday","x":0.0,"y":0.0,"z":0.0}',
+        '{"user":"a@test.com","timestamp":1,"x":"abc","y":0.0,"z":0.0}',
+        '{"user":{"nested":1},"timestamp":1,"x":0.0,"y":0.0,"z":0.0}',
+        '{"user":"a@test.com","timestamp":1.5,"x":0.0,"y":0.0,"z":0.0}',
+        "",
+        "   ",
+    ]
+    lake = make_lake(tmp_path, [GOOD], lines + PADDING, [step("s-1", T0)])
+    report = run(lake, consent_scope="customer")
+
+    assert report.published
+    assert report.rows["accelerometer_landing"] == 1 + len(PADDING)
+    assert rejected(lake, "accelerometer") == sorted([
+        ("malformed_json", '{"user":"a@test.com","timest', "accelerometer/landing/part-1.json"),
+        ("malformed_json", lines[2], "accelerometer/landing/part-1.json"),
+        ("malformed_json", '"just a string"', "accelerometer/landing/part-1.json"),
+        ("malformed_json", "[1, 2]", "accelerometer/landing/part-1.json"),
+        ("missing_field:timestamp", lines[5], "accelerometer/landing/part-1.json"),
+        ("missing_field:user", lines[6], "accelerometer/landing/part-1.json"),
+        ("wrong_type:timestamp", lines[7], "accelerometer/landing/part-1.json"),
+        ("wrong_type:x", lines[8], "accelerometer/landing/part-1.json"),
+        ("wrong_type:user", lines[9], "accelerometer/landing/part-1.json"),
+        ("wrong_type:timestamp", lines[10], "accelerometer/landing/part-1.json"),
+    ], key=lambda row: row[1])
+    assert report.rejected["accelerometer"] == {
+        "malformed_json": 4, "missing_field:timestamp": 1, "missing_field:user": 1,
+        "wrong_type:timestamp": 2, "wrong_type:user": 1, "wrong_type:x": 1,
+    }
+
+
+def test_valid_records_are_typed_and_keep_their_file(tmp_path):
+    lake = make_lake(tmp_path, [GOOD], [reading("a@test.com", T0, 1.5, -1.0, 2e3)], [step("s-1", T0, 231)])
+    run(lake, consent_scope="customer")
+    assert published(lake, "SELECT * FROM accelerometer_landing") == [
+        ("a@test.com", T0, 1.5, -1.0, 2000.0, "accelerometer/landing/part-1.json")]
+    assert published(lake, "SELECT * FROM step_trainer_landing") == [
+        (T0, "s-1", 231, "step_trainer/landing/part-1.json")]
+    types = dict(published(lake, "SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_name = 'step_trainer_landing'"))
+    assert types == {"sensorReadingTime": "BIGINT", "serialNumber": "VARCHAR",
+                     "distanceFromObject": "INTEGER", "source_file": "VARCHAR"}
+
+
+def test_customer_optional_fields_may_be_absent_but_not_mistyped(tmp_path):
+    no_optional = {k: v for k, v in GOOD.items() if k in ("email", "serialNumber", "lastUpdateDate")}
+    bad_consent = customer("b@test.com", "s-2", shareWithPublicAsOfDate="soon")
+    no_email = {k: v for k, v in customer("c@test.com", "s-3").items() if k != "email"}
+    others = [customer(f"other{i}@test.com", f"o-{i}") for i in range(10)]
+    lake = make_lake(tmp_path, [no_optional, bad_consent, no_email, *others], [reading("a@test.com", T0)],
+                     [step("s-1", T0)])
+    report = run(lake, consent_scope="customer")
+    assert report.rows["customer_landing"] == 1 + len(others)
+    assert report.rejected["customer"] == {"missing_field:email": 1, "wrong_type:shareWithPublicAsOfDate": 1}
+
+
+def test_every_file_of_a_source_is_read(tmp_path):
+    lake = make_lake(tmp_path, [GOOD], [reading("a@test.com", T0)], [step("s-1", T0)])
+    write_landing(tmp_path, "accelerometer", [reading("a@test.com", T0 + 1)], name="part-2.json")
+    write_landing(tmp_path, "accelerometer", [reading("a@test.com", T0 + 2)], name=".hidden.json")
+    report = run(lake, consent_scope="customer")
+    assert report.rows["accelerometer_landing"] == 2
+    assert published(lake, "SELECT DISTINCT source_file FROM accelerometer_landing ORDER BY 1") == [
+        ("accelerometer/landing/part-1.json",), ("accelerometer/landing/part-2.json",)]
