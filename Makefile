@@ -28,3 +28,37 @@ test: install java-check
 
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache
+
+# ---------------------------------------------------------------- AWS (template.yaml, docs/aws.md)
+# aws-sam-cli pins boto3 exactly, so it and cfn-lint get their own venv.
+SAM_VENV := .venv-sam
+SAM      := $(SAM_VENV)/bin/sam
+AWS_ENV  := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
+
+.PHONY: aws-tools deploy build-StediLayer
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.170' 'cfn-lint>=1.58'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+aws-tools: $(SAM_VENV)/.installed node_modules/.installed
+
+# Called by `sam build` (template.yaml: StediLayer, BuildMethod makefile) in
+# this directory: the layer gets Powertools and the stedi modules the Lambda
+# handlers import, which sam build would not copy on its own.
+build-StediLayer:
+	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp --python-version 3.11 \
+	  --platform manylinux2014_x86_64 --only-binary=:all: --no-deps -r functions/layer/requirements.txt
+	mkdir -p "$(ARTIFACTS_DIR)/python/stedi/aws"
+	cp stedi/__init__.py stedi/stages.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
+	cp stedi/aws/*.py "$(ARTIFACTS_DIR)/python/stedi/aws/"
+
+deploy: aws-tools
+	$(AWS_ENV) $(SAM) build
+	$(AWS_ENV) $(SAM) deploy

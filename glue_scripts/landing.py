@@ -10,7 +10,7 @@ Every non-blank line lands in exactly one of the two. Reasons:
   wrong_type:<f>       a value does not fit the column's type
 The first problem found, in schema order, is the reason given.
 
-Job arguments: --lake s3://bucket  --staging s3://bucket/runs/<run id>
+Job arguments: --lake s3://bucket  --staging s3://bucket/runs/<run id>  [--staging_database <glue database>]
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 
@@ -108,6 +108,7 @@ FROM checked
 
 
 PARSE_SQL = {source: parse_sql(source) for source in LANDING_SCHEMAS}
+WRITES = tuple(f"{source}_{kind}" for source in LANDING_SCHEMAS for kind in ("landing", "rejected"))
 
 
 def run(spark: SparkSession, lake: str, staging: str) -> None:
@@ -123,9 +124,20 @@ def run(spark: SparkSession, lake: str, staging: str) -> None:
         parsed.unpersist()
 
 
+def register_tables(spark: SparkSession, database: str, staging: str) -> None:
+    """On AWS: point `database`'s catalog tables at what this run wrote, for the Athena checks."""
+    for table in WRITES:
+        spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
+        spark.sql(f"CREATE TABLE `{database}`.`{table}` USING PARQUET LOCATION '{staging}/{table}'")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--lake", required=True)
     parser.add_argument("--staging", required=True)
+    parser.add_argument("--staging_database")  # on AWS: the Glue database the Athena checks query
     args, _ = parser.parse_known_args()  # Glue adds arguments of its own (--JOB_ID, ...)
-    run(SparkSession.builder.getOrCreate(), args.lake, args.staging)
+    spark = SparkSession.builder.getOrCreate()
+    run(spark, args.lake, args.staging)
+    if args.staging_database:
+        register_tables(spark, args.staging_database, args.staging)

@@ -8,7 +8,7 @@ customer's phone whenever two customers share an instant.
 Reads   the staged tables in READS
 Writes  <staging>/machine_learning_curated
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 
@@ -17,6 +17,7 @@ import argparse
 from pyspark.sql import SparkSession
 
 READS = ("customer_curated", "step_trainer_trusted", "accelerometer_trusted")
+WRITES = ("machine_learning_curated",)
 
 # The business logic of this stage.
 SQL = """
@@ -33,9 +34,20 @@ def run(spark: SparkSession, staging: str, consent_scope: str) -> None:
     spark.sql(SQL).write.mode("overwrite").parquet(f"{staging}/machine_learning_curated")
 
 
+def register_tables(spark: SparkSession, database: str, staging: str) -> None:
+    """On AWS: point `database`'s catalog tables at what this run wrote, for the Athena checks."""
+    for table in WRITES:
+        spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
+        spark.sql(f"CREATE TABLE `{database}`.`{table}` USING PARQUET LOCATION '{staging}/{table}'")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--staging", required=True)
     parser.add_argument("--consent_scope", choices=("reading", "customer"), default="reading")
+    parser.add_argument("--staging_database")  # on AWS: the Glue database the Athena checks query
     args, _ = parser.parse_known_args()  # Glue adds arguments of its own (--JOB_ID, ...)
-    run(SparkSession.builder.getOrCreate(), args.staging, args.consent_scope)
+    spark = SparkSession.builder.getOrCreate()
+    run(spark, args.staging, args.consent_scope)
+    if args.staging_database:
+        register_tables(spark, args.staging_database, args.staging)

@@ -9,7 +9,7 @@ Reads   the staged tables in READS
 Writes  <staging>/step_trainer_trusted           the records kept
         <staging>/step_trainer_trusted_filtered  records left out, counted per rule: no_parent (no customer has this serial number), no_consent, no_trusted_readings, ambiguous_owner, before_consent, duplicate
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 
@@ -18,6 +18,7 @@ import argparse
 from pyspark.sql import SparkSession
 
 READS = ("customer_landing", "customer_trusted", "customer_curated", "step_trainer_landing")
+WRITES = ("step_trainer_trusted", "step_trainer_trusted_filtered")
 
 # Every input record, with the rule that leaves it out (NULL: kept).
 SQL = """
@@ -63,9 +64,20 @@ def run(spark: SparkSession, staging: str, consent_scope: str) -> None:
     classified.unpersist()
 
 
+def register_tables(spark: SparkSession, database: str, staging: str) -> None:
+    """On AWS: point `database`'s catalog tables at what this run wrote, for the Athena checks."""
+    for table in WRITES:
+        spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
+        spark.sql(f"CREATE TABLE `{database}`.`{table}` USING PARQUET LOCATION '{staging}/{table}'")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--staging", required=True)
     parser.add_argument("--consent_scope", choices=("reading", "customer"), default="reading")
+    parser.add_argument("--staging_database")  # on AWS: the Glue database the Athena checks query
     args, _ = parser.parse_known_args()  # Glue adds arguments of its own (--JOB_ID, ...)
-    run(SparkSession.builder.getOrCreate(), args.staging, args.consent_scope)
+    spark = SparkSession.builder.getOrCreate()
+    run(spark, args.staging, args.consent_scope)
+    if args.staging_database:
+        register_tables(spark, args.staging_database, args.staging)

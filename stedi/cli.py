@@ -12,9 +12,10 @@ from stedi.checks import CheckFailed
 from stedi.engines import ENGINES, EngineError
 from stedi.lake import Lake, LakeError
 from stedi.pipeline import RunReport, run_pipeline
-from stedi.stages import CONSENT_SCOPES, DEFAULT_CONSENT_SCOPE, TABLES
+from stedi.stages import CONSENT_SCOPES, DEFAULT_CONSENT_SCOPE, STAGES, TABLES, filtered_table
 
 DEFAULT_LAKE = Path("lake")
+FILTERED_TABLES = {filtered_table(stage) for stage in STAGES} - {None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +84,8 @@ def _parse_expected(pairs: list[str]) -> dict[str, int]:
 def _print_summary(report: RunReport) -> None:
     print("\nrows")
     for table, rows in report.rows.items():
-        print(f"  {table:<32} {rows:>12,}")
+        if table not in FILTERED_TABLES:  # shown by rule below
+            print(f"  {table:<32} {rows:>12,}")
     if report.rejected:
         print("rejected (landing lines, by reason)")
         for source, reasons in report.rejected.items():
@@ -96,8 +98,9 @@ def _print_summary(report: RunReport) -> None:
             print(f"  {stage:<32} {detail}")
     counts = {status: sum(r.status == status for r in report.checks) for status in ("passed", "failed", "skipped")}
     print(f"checks: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
-    print("time: " + ", ".join(f"{s.stage} {s.seconds:.2f}s" for s in report.stages)
-          + f"; total {sum(s.seconds for s in report.stages):.2f}s")
+    total = sum(s.seconds + s.check_seconds for s in report.stages)
+    print("time: " + ", ".join(f"{s.stage} {s.seconds:.2f}s + checks {s.check_seconds:.2f}s" for s in report.stages)
+          + f"; total {total:.2f}s")
     if report.published:
         print(f"published run {report.run_id}")
     else:
