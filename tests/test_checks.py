@@ -5,7 +5,7 @@ import shutil
 import duckdb
 import pytest
 
-from conftest import T0, customer, make_lake, reading, run, step
+from lakes import T0, customer, make_lake, reading, run, step
 from stedi import duck
 from stedi.checks import CHECKS
 from stedi.pipeline import Audit

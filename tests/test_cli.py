@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import T0, customer, make_lake, reading, step
+from lakes import T0, customer, make_lake, reading, step
 from stedi.cli import main
 from stedi.stages import TABLES
 

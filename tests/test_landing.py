@@ -1,6 +1,6 @@
 """The landing stage: every non-blank line becomes a typed record or a rejection with a reason."""
 
-from conftest import T0, customer, make_lake, published, reading, run, step, write_landing
+from lakes import T0, customer, make_lake, published, reading, run, step, write_landing
 
 GOOD = customer("a@test.com", "s-1")
 # Enough valid lines that the rejected share stays under the bound that stops a run.

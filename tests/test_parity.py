@@ -5,7 +5,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import STARTER, run
+from lakes import STARTER, run
 from stedi import duck
 from stedi.generate import generate_lake
 from stedi.lake import Lake

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import T0, customer, make_lake, published, reading, run, step
+from lakes import T0, customer, make_lake, published, reading, run, step
 from stedi.engines import DuckDBEngine
 from stedi.lake import KEEP_PUBLISHED
 

@@ -1,6 +1,6 @@
 """Each stage's SQL on small hand-made lakes: what is kept, and the rule that leaves out the rest."""
 
-from conftest import T0, customer, make_lake, published, reading, run, step
+from lakes import T0, customer, make_lake, published, reading, run, step
 
 A, B, C = "a@test.com", "b@test.com", "c@test.com"
 

@@ -8,7 +8,7 @@ rules compute from this data, checked here to add up to the landing counts.
 
 import pytest
 
-from conftest import published, run
+from lakes import published, run
 
 LANDING = {"customer_landing": 956, "accelerometer_landing": 81_273, "step_trainer_landing": 28_680}
 NOTHING_REJECTED = {"customer_rejected": 0, "accelerometer_rejected": 0, "step_trainer_rejected": 0}
