@@ -98,9 +98,10 @@ def _print_summary(report: RunReport) -> None:
             print(f"  {stage:<32} {detail}")
     counts = {status: sum(r.status == status for r in report.checks) for status in ("passed", "failed", "skipped")}
     print(f"checks: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
-    total = sum(s.seconds + s.check_seconds for s in report.stages)
-    print("time: " + ", ".join(f"{s.stage} {s.seconds:.2f}s + checks {s.check_seconds:.2f}s" for s in report.stages)
-          + f"; total {total:.2f}s")
+    print("seconds                          stage   checks")
+    for stage in report.stages:
+        print(f"  {stage.stage:<28} {stage.seconds:8.2f} {stage.check_seconds:8.2f}")
+    print(f"  {'total':<28} {sum(s.seconds + s.check_seconds for s in report.stages):8.2f}")
     if report.published:
         print(f"published run {report.run_id}")
     else:
@@ -108,6 +109,7 @@ def _print_summary(report: RunReport) -> None:
         for failure in report.failures:
             print(f"  FAILED {failure.describe()}")
         print(f"the staged tables of this run are kept for inspection in {report.staging}")
+        print("the published tables are unchanged")
 
 
 def _generate_sample(lake: Lake, *, scale: float, seed: int, dirt: bool):
