@@ -69,7 +69,10 @@ def parse_sql(source: str) -> str:
     Result: line, source_file, reason (NULL for a valid record), one typed column per field.
     """
     fields = LANDING_SCHEMAS[source]
-    extracted = ",\n".join(f"    get_json_object(line, '$.{name}') AS `{name}`" for name, _, _ in fields)
+    # Every key read as text, in one parse of the line; typing happens below, so
+    # a value of the wrong type is seen and named rather than turned into NULL.
+    as_text = ", ".join(f"`{name}` STRING" for name, _, _ in fields)
+    extracted = ",\n".join(f"    record.`{name}` AS `{name}`" for name, _, _ in fields)
     problems = []
     for name, sql_type, required in fields:
         if required:
@@ -87,11 +90,16 @@ WITH lines AS (
   FROM {source}_raw
   WHERE trim(line) <> ''
 ),
-extracted AS (
+parsed AS (
   SELECT line, source_file,
     line LIKE '{{%}}' AND json_object_keys(line) IS NOT NULL AS is_object,
-{extracted}
+    from_json(line, '{as_text}') AS record
   FROM lines
+),
+extracted AS (
+  SELECT line, source_file, is_object,
+{extracted}
+  FROM parsed
 ),
 checked AS (
   SELECT *,

@@ -53,7 +53,9 @@ class DuckDBEngine:
             for source, sql in script.PARSE_SQL.items():
                 duck.view_raw(self.con, source, lake.landing_files(source))
                 fields = ", ".join(f'"{name}"' for name, _, _ in script.LANDING_SCHEMAS[source])
-                self._classify(spark_to_duckdb(sql))
+                # Only a rejected record keeps its raw line: holding every line would double the memory.
+                self._classify(f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) "
+                               f"FROM ({spark_to_duckdb(sql)})")
                 self._copy(f"SELECT {fields}, source_file FROM classified WHERE reason IS NULL",
                            staging / f"{source}_landing")
                 self._copy("SELECT line, reason, source_file FROM classified WHERE reason IS NOT NULL",

@@ -1,10 +1,14 @@
 """Run the Glue scripts' Spark SQL on DuckDB: one home for the SQL, translated.
 
-sqlglot translates the dialect. Two differences it does not cover are mended
-here: DuckDB raises on malformed JSON where Spark returns NULL, so JSON
-functions are wrapped in TRY(); and the :consent_scope parameter marker
-becomes a literal.
+sqlglot translates the dialect. What it does not cover is mended here:
+- from_json(line, 'a STRING, ...') becomes DuckDB's json_transform, which
+  likewise reads each key's value as text (a nested value as its JSON text);
+- DuckDB raises on malformed JSON where Spark returns NULL, so JSON functions
+  are wrapped in TRY();
+- the :consent_scope parameter marker becomes a literal.
 """
+
+import json
 
 import sqlglot
 from sqlglot import exp
@@ -15,8 +19,22 @@ _NULL_ON_BAD_JSON = (exp.JSONExtractScalar, exp.JSONExtract, exp.JSONKeys)
 def spark_to_duckdb(sql: str, **params: str) -> str:
     tree = sqlglot.parse_one(sql, read="spark")
     tree = exp.replace_placeholders(tree, **params)
-    tree = tree.transform(_null_on_bad_json)
+    tree = tree.transform(_from_json_as_text).transform(_null_on_bad_json)
     return tree.sql(dialect="duckdb")
+
+
+def _from_json_as_text(node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.FromJson):
+        return node
+    document, schema = node.this, node.expression
+    structure = {}
+    for field in schema.name.split(","):
+        name, sql_type = field.split()
+        if sql_type.upper() != "STRING":
+            raise ValueError(f"from_json on DuckDB reads text only, not {sql_type} ({field.strip()})")
+        structure[name.strip("`")] = "VARCHAR"
+    transform = exp.Anonymous(this="json_transform", expressions=[document.copy(), exp.Literal.string(json.dumps(structure))])
+    return exp.Anonymous(this="TRY", expressions=[transform])
 
 
 def _null_on_bad_json(node: exp.Expression) -> exp.Expression:
