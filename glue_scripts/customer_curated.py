@@ -10,8 +10,6 @@ The script needs nothing but pyspark: on Glue it is uploaded alone.
 
 import argparse
 
-from pyspark.sql import SparkSession
-
 READS = ("customer_trusted", "accelerometer_trusted")
 WRITES = ("customer_curated", "customer_curated_filtered")
 
@@ -26,7 +24,7 @@ LEFT JOIN readers r ON r.`user` = c.email
 """
 
 
-def run(spark: SparkSession, staging: str, consent_scope: str) -> None:
+def run(spark, staging: str, consent_scope: str) -> None:
     for table in READS:
         spark.read.parquet(f"{staging}/{table}").createOrReplaceTempView(table)
     classified = spark.sql(SQL, args={"consent_scope": consent_scope}).persist()
@@ -38,7 +36,7 @@ def run(spark: SparkSession, staging: str, consent_scope: str) -> None:
     classified.unpersist()
 
 
-def register_tables(spark: SparkSession, database: str, staging: str) -> None:
+def register_tables(spark, database: str, staging: str) -> None:
     """On AWS: point `database`'s catalog tables at what this run wrote, for the Athena checks."""
     for table in WRITES:
         spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
@@ -46,6 +44,10 @@ def register_tables(spark: SparkSession, database: str, staging: str) -> None:
 
 
 if __name__ == "__main__":
+    # Imported here rather than at the top: the local DuckDB engine reads this
+    # script's SQL without starting Spark.
+    from pyspark.sql import SparkSession
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--staging", required=True)
     parser.add_argument("--consent_scope", choices=("reading", "customer"), default="reading")

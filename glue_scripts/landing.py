@@ -16,8 +16,6 @@ The script needs nothing but pyspark: on Glue it is uploaded alone.
 
 import argparse
 
-from pyspark.sql import SparkSession
-
 # Source -> (field, SQL type, required). Landing is always read with these
 # schemas, never inferred: a new or retyped key cannot change a table.
 LANDING_SCHEMAS = {
@@ -119,7 +117,7 @@ PARSE_SQL = {source: parse_sql(source) for source in LANDING_SCHEMAS}
 WRITES = tuple(f"{source}_{kind}" for source in LANDING_SCHEMAS for kind in ("landing", "rejected"))
 
 
-def run(spark: SparkSession, lake: str, staging: str) -> None:
+def run(spark, lake: str, staging: str) -> None:
     for source, sql in PARSE_SQL.items():
         raw = spark.read.text(f"{lake}/{source}/landing/")
         raw.selectExpr("value AS line", "_metadata.file_path AS source_file").createOrReplaceTempView(f"{source}_raw")
@@ -132,7 +130,7 @@ def run(spark: SparkSession, lake: str, staging: str) -> None:
         parsed.unpersist()
 
 
-def register_tables(spark: SparkSession, database: str, staging: str) -> None:
+def register_tables(spark, database: str, staging: str) -> None:
     """On AWS: point `database`'s catalog tables at what this run wrote, for the Athena checks."""
     for table in WRITES:
         spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
@@ -140,6 +138,10 @@ def register_tables(spark: SparkSession, database: str, staging: str) -> None:
 
 
 if __name__ == "__main__":
+    # Imported here rather than at the top: the local DuckDB engine reads this
+    # script's SQL without starting Spark.
+    from pyspark.sql import SparkSession
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--lake", required=True)
     parser.add_argument("--staging", required=True)
