@@ -7,9 +7,11 @@ differ only in x/y/z are distinct and all stay.
 
 Reads   the staged tables in READS
 Writes  <staging>/accelerometer_trusted           the records kept
-        <staging>/accelerometer_trusted_filtered  records left out, counted per rule: no_parent (no customer has this email), no_consent, before_consent, duplicate
+        <staging>/accelerometer_trusted_filtered  records left out, counted per rule:
+          no_parent (no customer has this email), no_consent, before_consent, duplicate
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+               [--staging_database <Glue database>]  (on AWS: register the tables for Athena)
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 

@@ -2,9 +2,11 @@
 
 Reads   the staged tables in READS
 Writes  <staging>/customer_curated           the records kept
-        <staging>/customer_curated_filtered  records left out, counted per rule: no_trusted_readings
+        <staging>/customer_curated_filtered  records left out, counted per rule:
+          no_trusted_readings
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+               [--staging_database <Glue database>]  (on AWS: register the tables for Athena)
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 

@@ -7,9 +7,11 @@ without shareWithResearchAsOfDate revokes consent.
 
 Reads   the staged tables in READS
 Writes  <staging>/customer_trusted           the records kept
-        <staging>/customer_trusted_filtered  records left out, counted per rule: superseded (an older record of the same email), no_consent
+        <staging>/customer_trusted_filtered  records left out, counted per rule:
+          superseded (an older record of the same email), no_consent
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+               [--staging_database <Glue database>]  (on AWS: register the tables for Athena)
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 

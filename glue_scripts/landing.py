@@ -10,7 +10,8 @@ Every non-blank line lands in exactly one of the two. Reasons:
   wrong_type:<f>       a value does not fit the column's type
 The first problem found, in schema order, is the reason given.
 
-Job arguments: --lake s3://bucket  --staging s3://bucket/runs/<run id>  [--staging_database <glue database>]
+Job arguments: --lake s3://bucket  --staging s3://bucket/runs/<run id>
+               [--staging_database <Glue database>]  (on AWS: register the tables for Athena)
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 

@@ -8,7 +8,8 @@ customer's phone whenever two customers share an instant.
 Reads   the staged tables in READS
 Writes  <staging>/machine_learning_curated
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+               [--staging_database <Glue database>]  (on AWS: register the tables for Athena)
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 

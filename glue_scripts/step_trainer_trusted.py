@@ -7,9 +7,12 @@ customer has no single owner, so its readings are left out.
 
 Reads   the staged tables in READS
 Writes  <staging>/step_trainer_trusted           the records kept
-        <staging>/step_trainer_trusted_filtered  records left out, counted per rule: no_parent (no customer has this serial number), no_consent, no_trusted_readings, ambiguous_owner, before_consent, duplicate
+        <staging>/step_trainer_trusted_filtered  records left out, counted per rule:
+          no_parent (no customer has this serial number), no_consent, no_trusted_readings,
+          ambiguous_owner, before_consent, duplicate
 
-Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer  [--staging_database <glue database>]
+Job arguments: --staging s3://bucket/runs/<run id>  --consent_scope reading|customer
+               [--staging_database <Glue database>]  (on AWS: register the tables for Athena)
 The script needs nothing but pyspark: on Glue it is uploaded alone.
 """
 

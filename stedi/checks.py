@@ -109,14 +109,16 @@ def _landing_checks(source: str) -> list[Check]:
 def _accounted(stage: str, input_table: str) -> Check:
     """Every input record of a filtering stage is either kept or counted under a rule."""
     return Check(stage, stage, "records_accounted", count(input_table),
-                 EqualsQuery(f"SELECT ({count(stage)}) + (SELECT coalesce(sum(records), 0) FROM {filtered_table(stage)})"))
+                 EqualsQuery(f"SELECT ({count(stage)}) + "
+                             f"(SELECT coalesce(sum(records), 0) FROM {filtered_table(stage)})"))
 
 
 def _unique(stage: str, key: str) -> Check:
     return Check(stage, stage, f"unique_{key.lower()}", f"SELECT count(*) - count(DISTINCT {key}) FROM {stage}", Zero())
 
 
-_NO_EXACT_DUPLICATES = "SELECT count(*) FROM (SELECT {cols} FROM {table} GROUP BY {cols} HAVING count(*) > 1) AS repeated"
+_NO_EXACT_DUPLICATES = ("SELECT count(*) FROM (SELECT {cols} FROM {table} GROUP BY {cols} "
+                        "HAVING count(*) > 1) AS repeated")
 
 _STAGE_CHECKS: list[Check] = [
     *(check for source in SOURCES for check in _landing_checks(source)),

@@ -163,7 +163,7 @@ def _query(args: argparse.Namespace) -> int:
     columns = [d[0] for d in cursor.description]
     rows = cursor.fetchall()
     if args.json:
-        print(json.dumps([dict(zip(columns, row)) for row in rows], default=str))
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str))
     else:
         print("\t".join(columns))
         for row in rows:

@@ -92,7 +92,8 @@ class SparkEngine:
 
     def __init__(self) -> None:
         if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-            raise EngineError("the Spark engine needs Java 17: install a JDK (e.g. apt-get install openjdk-17-jdk-headless) "
+            raise EngineError("the Spark engine needs Java 17: install a JDK "
+                              "(e.g. apt-get install openjdk-17-jre-headless) "
                               "or set JAVA_HOME, or run with --engine duckdb")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession

@@ -33,7 +33,8 @@ def _from_json_as_text(node: exp.Expression) -> exp.Expression:
         if sql_type.upper() != "STRING":
             raise ValueError(f"from_json on DuckDB reads text only, not {sql_type} ({field.strip()})")
         structure[name.strip("`")] = "VARCHAR"
-    transform = exp.Anonymous(this="json_transform", expressions=[document.copy(), exp.Literal.string(json.dumps(structure))])
+    as_text = exp.Literal.string(json.dumps(structure))
+    transform = exp.Anonymous(this="json_transform", expressions=[document.copy(), as_text])
     return exp.Anonymous(this="TRY", expressions=[transform])
 
 

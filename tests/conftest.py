@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-
 from lakes import STARTER
+
 from stedi.lake import Lake
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+
 from stedi import duck
 from stedi.lake import Lake
 from stedi.pipeline import RunReport, run_pipeline

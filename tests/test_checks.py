@@ -4,13 +4,15 @@ import shutil
 
 import duckdb
 import pytest
-
 from lakes import T0, customer, make_lake, reading, run, step
+
 from stedi import duck
 from stedi.checks import CHECKS
 from stedi.pipeline import Audit
 
 A, B, C = "a@test.com", "b@test.com", "c@test.com"
+
+TWICE = "SELECT * FROM t UNION ALL SELECT * FROM t"
 
 # (stage, check, table to corrupt, the corrupted table as a query over its good rows `t`)
 DEFECTS = [
@@ -21,7 +23,7 @@ DEFECTS = [
      "SELECT 'x' AS line, CAST(NULL AS VARCHAR) AS reason, 'f' AS source_file"),
     ("customer_trusted", "no_non_consenting_customer", "customer_trusted",
      "SELECT * REPLACE (NULL AS shareWithResearchAsOfDate) FROM t"),
-    ("customer_trusted", "unique_email", "customer_trusted", "SELECT * FROM t UNION ALL SELECT * FROM t"),
+    ("customer_trusted", "unique_email", "customer_trusted", TWICE),
     ("customer_trusted", "is_current_record", "customer_trusted",
      "SELECT * REPLACE (lastUpdateDate - 1000 AS lastUpdateDate) FROM t"),
     ("customer_trusted", "recount_from_landing", "customer_trusted", "SELECT * FROM t LIMIT 1"),
@@ -31,11 +33,11 @@ DEFECTS = [
      "SELECT * REPLACE ('nobody@test.com' AS \"user\") FROM t"),
     ("accelerometer_trusted", "no_reading_outside_consent", "accelerometer_trusted",
      "SELECT * REPLACE (\"timestamp\" - 1000000 AS \"timestamp\") FROM t"),
-    ("accelerometer_trusted", "no_exact_duplicates", "accelerometer_trusted", "SELECT * FROM t UNION ALL SELECT * FROM t"),
+    ("accelerometer_trusted", "no_exact_duplicates", "accelerometer_trusted", TWICE),
     ("accelerometer_trusted", "recount_from_landing", "accelerometer_trusted", "SELECT * FROM t LIMIT 1"),
     ("accelerometer_trusted", "records_accounted", "accelerometer_trusted_filtered",
      "SELECT rule, records - 1 AS records FROM t"),
-    ("customer_curated", "unique_email", "customer_curated", "SELECT * FROM t UNION ALL SELECT * FROM t"),
+    ("customer_curated", "unique_email", "customer_curated", TWICE),
     ("customer_curated", "parent_exists", "customer_curated", "SELECT * REPLACE ('z@test.com' AS email) FROM t"),
     ("customer_curated", "recount_from_landing", "customer_curated", "SELECT * FROM t LIMIT 1"),
     ("customer_curated", "records_accounted", "customer_curated_filtered",
@@ -45,12 +47,14 @@ DEFECTS = [
     ("step_trainer_trusted", "single_owner", "customer_curated", "SELECT * REPLACE ('s-a' AS serialNumber) FROM t"),
     ("step_trainer_trusted", "no_reading_outside_consent", "step_trainer_trusted",
      "SELECT * REPLACE (sensorReadingTime - 1000000 AS sensorReadingTime) FROM t"),
-    ("step_trainer_trusted", "no_exact_duplicates", "step_trainer_trusted", "SELECT * FROM t UNION ALL SELECT * FROM t"),
+    ("step_trainer_trusted", "no_exact_duplicates", "step_trainer_trusted", TWICE),
     ("step_trainer_trusted", "recount_from_landing", "step_trainer_trusted", "SELECT * FROM t LIMIT 1"),
     ("step_trainer_trusted", "records_accounted", "step_trainer_trusted_filtered",
      "SELECT rule, records * 2 AS records FROM t"),
-    ("machine_learning_curated", "no_personal_columns", "machine_learning_curated", "SELECT *, 'a@test.com' AS email FROM t"),
-    ("machine_learning_curated", "same_customer_pairs", "machine_learning_curated", "SELECT * REPLACE (x + 7 AS x) FROM t"),
+    ("machine_learning_curated", "no_personal_columns", "machine_learning_curated",
+     "SELECT *, 'a@test.com' AS email FROM t"),
+    ("machine_learning_curated", "same_customer_pairs", "machine_learning_curated",
+     "SELECT * REPLACE (x + 7 AS x) FROM t"),
     ("machine_learning_curated", "parent_exists", "machine_learning_curated",
      "SELECT * REPLACE (distanceFromObject + 1 AS distanceFromObject) FROM t"),
     ("machine_learning_curated", "recount_from_landing", "machine_learning_curated", "SELECT * FROM t LIMIT 1"),

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from lakes import T0, customer, make_lake, reading, step
+
 from stedi.cli import main
 from stedi.stages import TABLES
 

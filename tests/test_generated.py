@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from lakes import published, run
+
 from stedi.generate import generate_lake
 from stedi.lake import Lake
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from lakes import STARTER, run
+
 from stedi import duck
 from stedi.generate import generate_lake
 from stedi.lake import Lake

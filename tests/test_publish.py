@@ -1,8 +1,8 @@
 """Write, audit, publish: only a fully checked run is published, all tables at once."""
 
 import pytest
-
 from lakes import T0, customer, make_lake, published, reading, run, step
+
 from stedi.engines import DuckDBEngine
 from stedi.lake import KEEP_PUBLISHED
 

@@ -36,7 +36,8 @@ def test_consent_scope_reading_keeps_readings_from_the_consent_date_on(tmp_path)
 
     report = run(lake, consent_scope="reading")
     assert published(lake, 'SELECT "timestamp" FROM accelerometer_trusted ORDER BY 1') == [(T0 + 100,), (T0 + 101,)]
-    assert published(lake, "SELECT sensorReadingTime FROM step_trainer_trusted ORDER BY 1") == [(T0 + 100,), (T0 + 101,)]
+    assert published(lake, "SELECT sensorReadingTime FROM step_trainer_trusted ORDER BY 1") == [
+        (T0 + 100,), (T0 + 101,)]
     assert report.filtered["accelerometer_trusted"] == {"before_consent": 1}
     assert report.filtered["step_trainer_trusted"] == {"before_consent": 1}
 
@@ -98,7 +99,8 @@ def test_ml_pairs_a_step_reading_only_with_its_owners_phone_at_the_same_instant(
 
 
 def test_every_landing_record_is_kept_rejected_or_filtered(tmp_path):
-    customers = [customer(A, "s-a", consent=T0 + 1), customer(A, "s-a", updated=T0 - 1), customer(B, "s-b", consent=None)]
+    customers = [customer(A, "s-a", consent=T0 + 1), customer(A, "s-a", updated=T0 - 1),
+                 customer(B, "s-b", consent=None)]
     readings = [reading(A, T0), reading(A, T0 + 2), reading(A, T0 + 2), reading(B, T0), "{oops"]
     steps = [step("s-a", T0 + 2), step("s-a", T0), step("s-b", T0), step("s-x", T0), '{"sensorReadingTime": 1}']
     lake = make_lake(tmp_path, customers, readings * 2, steps * 2)

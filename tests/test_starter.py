@@ -7,7 +7,6 @@ rules compute from this data, checked here to add up to the landing counts.
 """
 
 import pytest
-
 from lakes import published, run
 
 LANDING = {"customer_landing": 956, "accelerometer_landing": 81_273, "step_trainer_landing": 28_680}
