@@ -103,6 +103,7 @@ class SparkEngine:
             .appName("stedi")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")  # stedi prints its own progress per stage
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.memory", os.environ.get("STEDI_SPARK_DRIVER_MEMORY", "4g"))
             .getOrCreate()
