@@ -29,13 +29,19 @@ test: install java-check
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache
 
+# Wall time and peak memory of `stedi run` (both engines) and of the floor script
+# (docs/benchmarks.md). Generated lakes go to $BENCH_DIR (default /tmp/stedi-bench).
+# A quick subset: make bench BENCH_ARGS="--lakes starter,1 --engines duckdb,floor --runs 3"
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 # ---------------------------------------------------------------- AWS (template.yaml, docs/aws.md)
 # aws-sam-cli pins boto3 exactly, so it and cfn-lint get their own venv.
 SAM_VENV := .venv-sam
 SAM      := $(SAM_VENV)/bin/sam
-AWS_ENV  := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: aws-tools deploy build-StediLayer
+.PHONY: aws-tools deploy build-StediLayer clean-aws
 
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -49,6 +55,9 @@ node_modules/.installed: package.json package-lock.json
 
 aws-tools: $(SAM_VENV)/.installed node_modules/.installed
 
+# The AWS tests (tests/aws) lint, build and package with these tools.
+test: aws-tools
+
 # Called by `sam build` (template.yaml: StediLayer, BuildMethod makefile) in
 # this directory: the layer gets Powertools and the stedi modules the Lambda
 # handlers import, which sam build would not copy on its own.
@@ -59,6 +68,12 @@ build-StediLayer:
 	cp stedi/__init__.py stedi/stages.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
 	cp stedi/aws/*.py "$(ARTIFACTS_DIR)/python/stedi/aws/"
 
+clean-aws:
+	rm -rf $(SAM_VENV) node_modules .aws-sam
+
+clean: clean-aws
+
+# Region and credentials come from your AWS configuration; defaults in samconfig.toml.
 deploy: aws-tools
-	$(AWS_ENV) $(SAM) build
-	$(AWS_ENV) $(SAM) deploy
+	SAM_CLI_TELEMETRY=0 $(SAM) build
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy

@@ -5,7 +5,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from stedi.aws.settings import Settings
-from stedi.aws.trigger import NotAnUpload, decide, parse_upload, recent_executions, start_run
+from stedi.aws.trigger import NotAnUpload, decide, parse_upload, pipeline_state, start_run
 
 logger = Logger()
 tracer = Tracer()
@@ -24,7 +24,8 @@ def handler(event, context):
             uploads.append(parse_upload(record["messageId"], record["body"], settings.lake_bucket))
         except NotAnUpload as reason:  # acknowledged and dropped: retrying cannot make it an upload
             logger.warning("ignored message", extra={"reason": str(reason)})
-    decision = decide(uploads, recent_executions(sfn, settings.state_machine_arn))
+    metrics.add_metric(name="UploadsSeen", unit=MetricUnit.Count, value=len(uploads))
+    decision = decide(uploads, pipeline_state(sfn, settings.state_machine_arn))
     logger.info("trigger decision", extra={"action": decision.action, "reason": decision.reason,
                                            "execution_name": decision.execution_name, "uploads": len(uploads)})
     if decision.action == "wait":

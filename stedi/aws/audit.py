@@ -1,8 +1,8 @@
 """A stage's audit on Athena: the same row counts and checks as the local run, over the staged tables.
 
 The Glue job registers each table it writes in the staging database, pointed
-at this run's prefix; the audit first makes sure that is so, because a check
-that ran against an older run's files would pass for the wrong data.
+at this run's prefix; verify_staged_tables makes sure that is so before any
+check runs, because a check of an older run's files would pass for the wrong data.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tup
         try:
             location = glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]["Location"]
         except glue.exceptions.EntityNotFoundException:
-            raise StagedTableMissing(f"{database}.{table} is not registered: did the Glue job get --staging_database?")
+            raise StagedTableMissing(
+                f"{database}.{table} is not registered: did the Glue job get --staging_database?") from None
         if not same_location(location, table_location(staging_uri, table)):
             raise StagedTableMissing(f"{database}.{table} points at {location}, not this run's {staging_uri}/{table}")
 

@@ -31,12 +31,21 @@ def repoint_published_tables(glue: Any, staging_database: str, published_databas
     for table in TABLES:
         staged = glue.get_table(DatabaseName=staging_database, Name=table)["Table"]
         table_input = {key: staged[key] for key in TABLE_INPUT_KEYS if key in staged}
-        table_input["StorageDescriptor"] = {**staged["StorageDescriptor"],
-                                            "Location": table_location(run.staging, table)}
+        table_input["StorageDescriptor"] = _located(staged["StorageDescriptor"], table_location(run.staging, table))
         try:
             glue.update_table(DatabaseName=published_database, TableInput=table_input)
         except glue.exceptions.EntityNotFoundException:
             glue.create_table(DatabaseName=published_database, TableInput=table_input)
+
+
+def _located(descriptor: dict[str, Any], location: str) -> dict[str, Any]:
+    """The storage descriptor at `location`. Athena reads Location; Spark reads the table's
+    files from the SerDe's `path`, which Spark writes when it registers a table."""
+    located = {**descriptor, "Location": location}
+    serde = descriptor.get("SerdeInfo", {})
+    if "path" in serde.get("Parameters", {}):
+        located["SerdeInfo"] = {**serde, "Parameters": {**serde["Parameters"], "path": location}}
+    return located
 
 
 def manifest_entry(run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from typing import Any, Iterable
 from stedi.stages import SOURCES
 
 LANDING_KEY = re.compile(r"^(?P<source>" + "|".join(map(re.escape, SOURCES)) + r")/landing/(?P<file>[^/]+)$")
-RECENT_EXECUTIONS = 20
 
 
 class NotAnUpload(ValueError):
@@ -41,7 +40,6 @@ class Upload:
     message_id: str
     event_id: str
     time: datetime
-    key: str
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def parse_upload(message_id: str, body: str, bucket: str) -> Upload:
         raise NotAnUpload(f"message {message_id}: {key!r} is not a landing file")
     if not isinstance(event_id, str) or time.tzinfo is None:
         raise NotAnUpload(f"message {message_id} has no usable event id or time")
-    return Upload(message_id, event_id, time, key)
+    return Upload(message_id, event_id, time)
 
 
 def execution_name(uploads: Iterable[Upload]) -> str:
@@ -82,22 +80,31 @@ def execution_name(uploads: Iterable[Upload]) -> str:
     return f"upload-{newest:%Y%m%dT%H%M%SZ}-{digest}"
 
 
-def decide(uploads: list[Upload], recent_executions: list[dict[str, Any]]) -> Decision:
-    """What to do with a batch of uploads, given the state machine's most recent executions."""
+@dataclass(frozen=True)
+class PipelineState:
+    running: bool
+    latest_start: datetime | None  # start of the most recent execution, whatever its status
+
+
+def decide(uploads: list[Upload], pipeline: PipelineState) -> Decision:
+    """What to do with a batch of uploads, given what the state machine is doing."""
     if not uploads:
         return Decision("skip", "no landing upload in the batch")
-    if any(execution["status"] == "RUNNING" for execution in recent_executions):
+    if pipeline.running:
         return Decision("wait", "a run is in progress: the uploads wait for the next one")
-    latest_start = max((execution["startDate"] for execution in recent_executions), default=None)
+    latest_start = pipeline.latest_start
     new = [upload for upload in uploads if latest_start is None or upload.time > latest_start]
     if not new:
-        return Decision("skip", f"every upload is older than the latest run's start ({latest_start:%Y-%m-%dT%H:%M:%SZ})")
+        started = f"{latest_start:%Y-%m-%dT%H:%M:%SZ}"
+        return Decision("skip", f"every upload is older than the latest run's start ({started})")
     return Decision("start", f"{len(new)} new upload(s)", execution_name(new))
 
 
-def recent_executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
-    # Executions are listed newest first; a running one is always among the latest.
-    return sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=RECENT_EXECUTIONS)["executions"]
+def pipeline_state(sfn: Any, state_machine_arn: str) -> PipelineState:
+    running = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1)
+    # Executions are listed newest first.
+    latest = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=1)["executions"]
+    return PipelineState(bool(running["executions"]), latest[0]["startDate"] if latest else None)
 
 
 def start_run(sfn: Any, state_machine_arn: str, name: str) -> bool:

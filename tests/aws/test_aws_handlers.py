@@ -1,0 +1,257 @@
+"""The Lambda handlers and the stedi.aws functions under them, against moto's Athena, Glue and S3."""
+
+import json
+
+import boto3
+import pytest
+from aws_fakes import (
+    BUCKET,
+    PUBLISHED_DB,
+    REGION,
+    STAGING_DB,
+    WORKGROUP,
+    LambdaContext,
+    load_handler,
+    register_staged_tables,
+)
+from moto import mock_aws
+from moto.athena.models import AthenaBackend, QueryResults, athena_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_api import state_manager
+
+from stedi.aws.athena import AthenaScalarQuery, QueryFailed, QueryTimedOut, parse_number
+from stedi.aws.audit import StagedTableMissing
+from stedi.aws.publish import MANIFEST_KEY, publish_run
+from stedi.aws.run_input import InvalidRunInput, RunInput, validate_run_input
+from stedi.aws.settings import Settings
+from stedi.checks import CHECKS, Between, CheckFailed, EqualsQuery, SuppliedCount, Zero
+from stedi.lake import KEEP_PUBLISHED
+from stedi.stages import STAGE_TABLES, STAGES, TABLES, filtered_table
+
+# A handler that fails before measuring anything has no metrics to flush; Powertools warns, rightly.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+SETTINGS = Settings(lake_bucket=BUCKET, staging_database=STAGING_DB, published_database=PUBLISHED_DB,
+                    athena_workgroup=WORKGROUP)
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        glue = boto3.client("glue", region_name=REGION)
+        for database in (STAGING_DB, PUBLISHED_DB):
+            glue.create_database(DatabaseInput={"Name": database})
+        boto3.client("athena", region_name=REGION).create_work_group(Name=WORKGROUP)
+        yield
+        state_manager.unset_transition("athena::execution")
+
+
+def queue_athena_results(values: list) -> None:
+    """Moto hands these out to queries in the order they start (row 0 is the header)."""
+    backend = athena_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for value in values:
+        cell = {} if value is None else {"VarCharValue": str(value)}
+        backend.query_results_queue.append(QueryResults(
+            rows=[{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [cell]}], column_info=[{"Name": "_col0"}]))
+
+
+def answers(stage: str, rows: int = 5, overrides: dict[str, list] | None = None) -> list:
+    """One answer per query the check Lambda sends for `stage`, in order; every check passes unless overridden.
+
+    `overrides` maps a check name to the answers of its queries (two for an EqualsQuery check).
+    """
+    overrides = overrides or {}
+    result = [rows for table in STAGE_TABLES[stage] if table != filtered_table(stage)]
+    for check in CHECKS[stage]:
+        if isinstance(check.expect, SuppliedCount):
+            continue  # skipped: no count supplied
+        if check.name in overrides:
+            result += overrides[check.name]
+        elif isinstance(check.expect, Zero):
+            result.append(0)
+        elif isinstance(check.expect, EqualsQuery):
+            result += [rows, rows]
+        else:
+            assert isinstance(check.expect, Between)
+            result.append(check.expect.low)
+    return result
+
+
+def run_state(run_id: str = "run-1", **overrides) -> dict:
+    return {**validate_run_input(run_id, overrides, SETTINGS).as_state()}
+
+
+def check_stage(stage: str, run: dict):
+    return load_handler("check_stage").handler({"stage": stage, "run": run}, LambdaContext())
+
+
+# ---------------------------------------------------------------- check_stage handler
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_check_stage_passes_on_moto_athena_results_and_reports_counts(aws, stage):
+    register_staged_tables(stage, f"s3://{BUCKET}/runs/run-1")
+    queue_athena_results(answers(stage, rows=5))
+    summary = check_stage(stage, run_state())
+    assert summary["stage"] == stage and summary["checks_failed"] == 0
+    assert summary["rows"] == {table: 5 for table in STAGE_TABLES[stage] if table != filtered_table(stage)}
+    assert summary["checks_passed"] == sum(not isinstance(c.expect, SuppliedCount) for c in CHECKS[stage])
+
+
+def test_check_stage_raises_check_failed_naming_the_check(aws):
+    stage = "customer_curated"
+    register_staged_tables(stage, f"s3://{BUCKET}/runs/run-1")
+    queue_athena_results(answers(stage, overrides={"recount_from_landing": [5, 4]}))
+    with pytest.raises(CheckFailed) as failure:
+        check_stage(stage, run_state())
+    assert "customer_curated.recount_from_landing: expected 4, got 5" in str(failure.value)
+
+
+def test_check_stage_applies_pinned_row_counts(aws):
+    register_staged_tables("machine_learning_curated", f"s3://{BUCKET}/runs/run-1")
+    queue_athena_results(answers("machine_learning_curated") + [7])
+    with pytest.raises(CheckFailed, match="machine_learning_curated.row_count: expected 6, got 7"):
+        check_stage("machine_learning_curated", run_state(expected_counts={"machine_learning_curated": 6}))
+
+
+def test_check_stage_refuses_tables_left_over_from_another_run(aws):
+    register_staged_tables("landing", f"s3://{BUCKET}/runs/an-older-run")
+    with pytest.raises(StagedTableMissing, match="not this run's"):
+        check_stage("landing", run_state())
+
+
+def test_check_stage_refuses_a_stage_or_run_from_the_event_that_is_not_known(aws):
+    with pytest.raises(InvalidRunInput, match="unknown stage"):
+        check_stage("customer_trusted; DROP TABLE x", run_state())
+    with pytest.raises(InvalidRunInput, match="prefix"):
+        check_stage("landing", {**run_state(), "staging": "s3://elsewhere/runs/run-1"})
+
+
+# ---------------------------------------------------------------- Athena polling
+
+
+def athena_client():
+    return boto3.client("athena", region_name=REGION)
+
+
+def test_a_query_is_polled_through_queued_and_running(aws):
+    state_manager.set_transition("athena::execution", {"progression": "manual", "times": 2})
+    queue_athena_results([42])
+    sleeps = []
+    query = AthenaScalarQuery(athena_client(), STAGING_DB, WORKGROUP, sleep=sleeps.append)
+    assert query("SELECT count(*) FROM customer_trusted") == 42
+    assert len(sleeps) >= 2 and sleeps == sorted(sleeps)  # polled while QUEUED and RUNNING, backing off
+
+
+def test_a_failed_query_raises_query_failed(aws, monkeypatch):
+    original = AthenaBackend.start_query_execution
+
+    def start_failing(self, *args, **kwargs):
+        query_id = original(self, *args, **kwargs)
+        self.executions[query_id]._transitions = [("QUEUED", "FAILED")]
+        return query_id
+
+    monkeypatch.setattr(AthenaBackend, "start_query_execution", start_failing)
+    with pytest.raises(QueryFailed, match="FAILED"):
+        AthenaScalarQuery(athena_client(), STAGING_DB, WORKGROUP, sleep=lambda s: None)("SELECT 1")
+
+
+def test_a_query_past_its_deadline_is_stopped(aws):
+    state_manager.set_transition("athena::execution", {"progression": "manual", "times": 10_000})
+    clock = [0.0]
+
+    def sleep(seconds):
+        clock[0] += seconds
+
+    query = AthenaScalarQuery(athena_client(), STAGING_DB, WORKGROUP, timeout_seconds=30, sleep=sleep,
+                              clock=lambda: clock[0])
+    with pytest.raises(QueryTimedOut, match="after 30s"):
+        query("SELECT count(*) FROM accelerometer_trusted")
+    [query_id] = athena_client().list_query_executions()["QueryExecutionIds"]
+    status = athena_client().get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"]
+    assert status == "CANCELLED"
+
+
+@pytest.mark.parametrize("text, number", [("12", 12), ("0.0625", 0.0625), ("", None), (None, None), ("1e-3", 0.001)])
+def test_athena_text_values_become_numbers(text, number):
+    assert parse_number(text) == number
+
+
+# ---------------------------------------------------------------- publish
+
+
+def stage_everything(run_id: str) -> RunInput:
+    for stage in STAGES:
+        register_staged_tables(stage, f"s3://{BUCKET}/runs/{run_id}")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key=f"runs/{run_id}/customer_landing/part-0.parquet", Body=b"x")
+    return validate_run_input(run_id, {}, SETTINGS)
+
+
+def publish(run: RunInput):
+    summaries = {stage: {"rows": {STAGE_TABLES[stage][0]: 1}, "checks_passed": 2, "checks_skipped": 1}
+                 for stage in STAGES}
+    return publish_run(boto3.client("glue", region_name=REGION), boto3.client("s3", region_name=REGION),
+                       bucket=BUCKET, staging_database=STAGING_DB, published_database=PUBLISHED_DB,
+                       run=run, stage_summaries=summaries)
+
+
+def published(glue) -> dict[str, str]:
+    locations = {}
+    for table in glue.get_tables(DatabaseName=PUBLISHED_DB)["TableList"]:
+        descriptor = table["StorageDescriptor"]
+        assert descriptor["SerdeInfo"]["Parameters"]["path"] == descriptor["Location"]  # Spark readers agree
+        locations[table["Name"]] = descriptor["Location"]
+    return locations
+
+
+def test_publishing_repoints_every_table_records_the_manifest_and_keeps_the_last_runs(aws):
+    glue, s3 = boto3.client("glue", region_name=REGION), boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="runs/failed-run/customer_landing/part-0.parquet", Body=b"x")
+    runs = [f"run-{n}" for n in range(1, 5)]
+    for run_id in runs:
+        result = publish(stage_everything(run_id))
+        assert published(glue) == {table: f"s3://{BUCKET}/runs/{run_id}/{table}" for table in TABLES}
+    assert result == {"run_id": "run-4", "tables_published": len(TABLES), "runs_pruned": 1}
+
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read())
+    assert [entry["run_id"] for entry in [manifest["current"], *manifest["history"]]] == ["run-4", "run-3", "run-2"]
+    assert manifest["current"]["checks"] == {"passed": 2 * len(STAGES), "failed": 0, "skipped": len(STAGES)}
+    left = s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/", Delimiter="/")["CommonPrefixes"]
+    assert sorted(prefix["Prefix"] for prefix in left) == [f"runs/{r}/" for r in runs[-KEEP_PUBLISHED:]]
+
+
+def test_a_run_whose_tables_are_not_all_staged_is_not_published(aws):
+    glue = boto3.client("glue", region_name=REGION)
+    publish(stage_everything("run-1"))
+    run = stage_everything("run-2")
+    register_staged_tables("machine_learning_curated", f"s3://{BUCKET}/runs/run-1")
+    with pytest.raises(StagedTableMissing):
+        publish(run)
+    assert set(published(glue).values()) == {f"s3://{BUCKET}/runs/run-1/{table}" for table in TABLES}
+
+
+# ---------------------------------------------------------------- input validation
+
+
+def test_validate_run_handler_returns_the_run_parameters():
+    state = load_handler("validate_run").handler(
+        {"run_id": "upload-20260101T000000Z-0123456789abcdef", "input": {"expected_counts": {"customer_trusted": 482}}},
+        LambdaContext())
+    assert state == {"run_id": "upload-20260101T000000Z-0123456789abcdef",
+                     "staging": f"s3://{BUCKET}/runs/upload-20260101T000000Z-0123456789abcdef",
+                     "consent_scope": "reading", "expected_counts": {"customer_trusted": 482}}
+
+
+@pytest.mark.parametrize("run_id", ["", "../up", "a b", "x" * 81, None, "-leading-dash"])
+def test_run_ids_that_cannot_be_a_prefix_are_refused(run_id):
+    with pytest.raises(InvalidRunInput):
+        validate_run_input(run_id, {}, SETTINGS)
+
+
+@pytest.mark.parametrize("counts", [{"customer_trusted": -1}, {"customer_trusted": True}, {"customer_trusted": "4"},
+                                    {"customer_trusted": 1.5}, ["customer_trusted"]])
+def test_expected_counts_must_be_whole_non_negative_numbers_of_known_tables(counts):
+    with pytest.raises(InvalidRunInput):
+        validate_run_input("run-1", {"expected_counts": counts}, SETTINGS)

@@ -1,0 +1,157 @@
+"""The template and the definition pass their linters, and `sam build` / `sam package` ship what is needed.
+
+The tools come from `make aws-tools` (.venv-sam for aws-sam-cli and cfn-lint,
+node_modules for asl-validator), which `make test` runs first. A missing tool
+fails these tests: it is not a reason to skip them.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from aws_template import REPO, TemplateLoader
+
+from stedi.stages import STAGES
+
+SAM_BIN = REPO / ".venv-sam" / "bin"
+ASL_VALIDATOR = REPO / "node_modules" / ".bin" / "asl-validator"
+ASL = REPO / "statemachine" / "pipeline.asl.json"
+OFFLINE_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0", "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def tool(path: Path) -> str:
+    if not path.exists():
+        pytest.fail(f"{path.relative_to(REPO)} is missing: run `make aws-tools` (make test does)")
+    return str(path)
+
+
+def run(command: list[str], timeout: float = 300, env: dict | None = None,
+        cwd: Path = REPO) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    environment.pop("AWS_PROFILE", None)
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def test_cfn_lint_passes():
+    result = run([tool(SAM_BIN / "cfn-lint"), "template.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes():
+    result = run([tool(SAM_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_definition_passes_asl_validator():
+    result = run([tool(ASL_VALIDATOR), "--json-path", str(ASL)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asl_validator_catches_a_broken_definition(tmp_path):
+    broken = json.loads(ASL.read_text())
+    broken["States"]["Check landing"]["Next"] = "No such state"
+    (tmp_path / "broken.asl.json").write_text(json.dumps(broken))
+    result = run([tool(ASL_VALIDATOR), "--json-path", str(tmp_path / "broken.asl.json")])
+    assert result.returncode != 0
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """`sam build` into a scratch directory: the functions, and the layer through the Makefile."""
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    result = run([tool(SAM_BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(build_dir)],
+                 timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return build_dir
+
+
+def built_template(build_dir: Path) -> dict:
+    return yaml.load((build_dir / "template.yaml").read_text(), Loader=TemplateLoader)
+
+
+def test_sam_build_points_every_glue_job_at_its_script(built):
+    jobs = {name: resource["Properties"] for name, resource in built_template(built)["Resources"].items()
+            if resource["Type"] == "AWS::Glue::Job"}
+    scripts = {(built / job["Command"]["ScriptLocation"]).resolve() for job in jobs.values()}
+    assert scripts == {REPO / "glue_scripts" / f"{stage}.py" for stage in STAGES}
+
+
+def test_the_layer_holds_the_stedi_modules_and_powertools_but_not_the_runtime_sdk(built):
+    layer = built / "StediLayer" / "python"
+    for module in ("stedi/stages.py", "stedi/checks.py", "stedi/lake.py", "stedi/aws/audit.py",
+                   "aws_lambda_powertools", "aws_xray_sdk"):
+        assert (layer / module).exists(), module
+    for absent in ("botocore", "boto3", "duckdb", "pyspark", "stedi/pipeline.py"):
+        assert not (layer / absent).exists(), absent
+
+
+def test_the_built_handlers_import_with_only_the_layer_and_their_code(built):
+    layer = built / "StediLayer" / "python"
+    code = built / "CheckStageFunction"
+    probe = (
+        "import sys, check_stage, publish_run, start_run, validate_run\n"
+        f"outside = [m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'stedi' "
+        f"and not m.__file__.startswith({str(layer)!r})]\n"
+        "assert not outside, outside\n"
+    )
+    result = run([sys.executable, "-c", probe], cwd=code,
+                 env={"PYTHONPATH": f"{layer}{os.pathsep}{code}", "LAKE_BUCKET": "b", "POWERTOOLS_TRACE_DISABLED": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def moto_server():
+    """A local moto server standing in for S3, as `sam package` needs one to upload to."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_sam_package_uploads_every_glue_script(built, moto_server, tmp_path):
+    bucket = "stedi-artifacts"
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=bucket)
+    packaged = tmp_path / "packaged.yaml"
+    result = run([tool(SAM_BIN / "sam"), "package", "--template-file", str(built / "template.yaml"),
+                  "--s3-bucket", bucket, "--output-template-file", str(packaged)],
+                 env={"AWS_ENDPOINT_URL": moto_server}, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    resources = yaml.load(packaged.read_text(), Loader=TemplateLoader)["Resources"]
+    uploaded = {}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Glue::Job":
+            location = resource["Properties"]["Command"]["ScriptLocation"]
+            assert location.startswith(f"s3://{bucket}/"), location
+            key = location.removeprefix(f"s3://{bucket}/")
+            uploaded[location] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    scripts = {(REPO / "glue_scripts" / f"{stage}.py").read_bytes() for stage in STAGES}
+    assert set(uploaded.values()) == scripts
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            assert resource["Properties"]["CodeUri"].startswith(f"s3://{bucket}/")

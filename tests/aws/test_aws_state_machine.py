@@ -1,0 +1,168 @@
+"""The real state machine definition, executed by moto with the real handlers in-process.
+
+Each test runs statemachine/pipeline.asl.json from the start: validation,
+three crawls, six Glue jobs each followed by its checks on (moto's) Athena,
+publishing, and on any failure the one notify step and the Fail state.
+"""
+
+import json
+
+import pytest
+from aws_fakes import BUCKET, PUBLISHED_DB, STAGING_DB, WORKGROUP
+
+from stedi.checks import CHECKS, EqualsQuery
+from stedi.stages import STAGES, TABLES
+
+
+def states_entered(execution) -> list[str]:
+    return [event["stateEnteredEventDetails"]["name"] for event in execution["history"]
+            if "stateEnteredEventDetails" in event]
+
+
+def glue_job_arguments(execution) -> dict[str, dict]:
+    """Stage -> the arguments its Glue job was started with."""
+    arguments = {}
+    for event in execution["history"]:
+        details = event.get("taskScheduledEventDetails")
+        if details and details["resourceType"] == "glue":
+            parameters = json.loads(details["parameters"])
+            arguments[parameters["JobName"].removeprefix("stedi-")] = parameters["Arguments"]
+    return arguments
+
+
+def published_locations(stack) -> dict[str, str]:
+    glue = stack.client("glue")
+    tables = glue.get_tables(DatabaseName=PUBLISHED_DB)["TableList"]
+    return {table["Name"]: table["StorageDescriptor"]["Location"] for table in tables}
+
+
+def test_happy_path_runs_every_stage_checks_it_on_athena_and_publishes(stack):
+    pinned = {"customer_trusted": 0, "machine_learning_curated": 0}
+    execution = stack.run({"consent_scope": "customer", "expected_counts": pinned}, name="run-ok")
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert list(output["checks"]) == list(STAGES)
+    for stage in STAGES:
+        summary = output["checks"][stage]
+        assert summary["checks_failed"] == 0
+        assert summary["checks_passed"] + summary["checks_skipped"] == len(CHECKS[stage])
+        assert all(isinstance(n, int) for n in summary["rows"].values())
+        assert output["jobs"][stage]["state"] == "SUCCEEDED"
+    assert output["checks"]["customer_trusted"]["rows"] == {"customer_trusted": 0}
+    assert output["published"] == {"tables_published": len(TABLES), "runs_pruned": 0}
+
+    arguments = glue_job_arguments(execution)
+    assert list(arguments) == list(STAGES)
+    assert arguments["landing"] == {"--lake": f"s3://{BUCKET}", "--staging": f"s3://{BUCKET}/runs/run-ok"}
+    for stage in STAGES[1:]:
+        assert arguments[stage] == {"--staging": f"s3://{BUCKET}/runs/run-ok", "--consent_scope": "customer"}
+
+    # Every check of stedi.checks ran, rendered with the run's scope, in the staging database.
+    issued = [query["sql"] for query in stack.queries]
+    for stage in STAGES:
+        for check in CHECKS[stage]:
+            if check.table in pinned or check.name != "row_count":
+                assert check.render(check.sql, "customer") in issued, (stage, check.name)
+            if isinstance(check.expect, EqualsQuery):
+                assert check.render(check.expect.sql, "customer") in issued
+    assert {(query["database"], query["workgroup"]) for query in stack.queries} == {(STAGING_DB, WORKGROUP)}
+
+    assert published_locations(stack) == {table: f"s3://{BUCKET}/runs/run-ok/{table}" for table in TABLES}
+    manifest = json.loads(stack.client("s3").get_object(Bucket=BUCKET, Key="published.json")["Body"].read())
+    assert manifest["current"]["run_id"] == "run-ok"
+    assert manifest["current"]["consent_scope"] == "customer"
+    assert stack.alerts() == []
+
+
+def test_a_failing_check_fails_the_run_naming_stage_and_check_and_publishes_nothing(stack):
+    stack.answer = lambda sql: 3 if sql == "SELECT count(*) - count(DISTINCT email) FROM customer_trusted" else 0
+    execution = stack.run(name="run-bad-check")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "customer_trusted: CheckFailed"
+    assert "customer_trusted.unique_email: expected 0, got 3" in execution["cause"]
+    entered = states_entered(execution)
+    assert entered.count("Check customer_trusted") == 1  # a failed check is never retried
+    assert "Run accelerometer_trusted job" not in entered and "Publish run" not in entered
+    assert entered[-3:] == ["Describe failure", "Notify failure", "Run failed"]
+    [(subject, message)] = stack.alerts()
+    assert "customer_trusted" in subject
+    assert "customer_trusted.unique_email: expected 0, got 3" in message and "run-bad-check" in message
+    assert published_locations(stack) == {}
+
+
+def test_an_unexpected_row_count_fails_the_run(stack):
+    execution = stack.run({"expected_counts": {"step_trainer_trusted": 10}}, name="run-pinned")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "step_trainer_trusted: CheckFailed"
+    assert "step_trainer_trusted.row_count: expected 10, got 0" in execution["cause"]
+
+
+def test_a_failed_glue_job_fails_the_run_at_its_stage_without_retrying(stack):
+    stack.failing_jobs = {"accelerometer_trusted"}
+    execution = stack.run(name="run-bad-job")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "accelerometer_trusted: States.TaskFailed"
+    entered = states_entered(execution)
+    assert entered.count("Run accelerometer_trusted job") == 1
+    assert "Check accelerometer_trusted" not in entered
+    [(subject, _)] = stack.alerts()
+    assert "accelerometer_trusted" in subject
+    assert published_locations(stack) == {}
+
+
+def test_a_failed_crawl_fails_the_run_before_any_job(stack):
+    stack.failing_crawlers = {"step_trainer"}
+    execution = stack.run(name="run-bad-crawl")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "crawl: CrawlFailed"
+    assert "step_trainer landing crawler" in execution["cause"]
+    assert not glue_job_arguments(execution)
+    assert len(stack.alerts()) == 1
+
+
+def test_a_crawler_already_crawling_is_waited_for_rather_than_failing_the_run(stack):
+    stack.busy_crawlers = {"accelerometer"}
+    execution = stack.run(name="run-busy-crawler")
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    refused = [event["taskFailedEventDetails"]["error"] for event in execution["history"]
+               if "taskFailedEventDetails" in event]
+    assert refused == ["Glue.CrawlerRunningException"]
+
+
+def test_a_busy_glue_job_is_retried_with_backoff(stack):
+    stack.busy_job_starts = {"customer_curated": 2}
+    execution = stack.run(name="run-busy")
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert stack.retry_intervals == [60, 120]
+
+
+def test_a_throttled_lambda_is_retried_with_backoff(stack):
+    stack.throttled_invocations = {"check_stage": 2}
+    execution = stack.run(name="run-throttled")
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert stack.retry_intervals == [2, 4]
+    errors = [event["taskFailedEventDetails"]["error"] for event in execution["history"]
+              if "taskFailedEventDetails" in event]
+    assert errors == ["Lambda.TooManyRequestsException"] * 2
+
+
+@pytest.mark.parametrize("execution_input, problem", [
+    ({"consent_scope": "everyone"}, "consent_scope"),
+    ({"expected_counts": {"customers": 1}}, "unknown table"),
+    ({"table": "customer_trusted"}, "unknown input keys"),
+])
+def test_invalid_input_fails_the_run_before_any_work(stack, execution_input, problem):
+    execution = stack.run(execution_input, name="run-bad-input")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "input: InvalidRunInput"
+    assert problem in execution["cause"]
+    assert not glue_job_arguments(execution)
