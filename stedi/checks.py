@@ -181,7 +181,9 @@ _STAGE_CHECKS: list[Check] = [
     _accounted("step_trainer_trusted", "step_trainer_landing"),
     # machine_learning_curated
     Check("machine_learning_curated", "machine_learning_curated", "no_personal_columns",
-          "SELECT count(*) FROM information_schema.columns WHERE table_name = 'machine_learning_curated' "
+          # current_schema: on Athena, the database the checks run in (the run's staging).
+          "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema "
+          "AND table_name = 'machine_learning_curated' "
           "AND lower(column_name) IN ('email', 'user', 'customername', 'phone', 'birthday')", Zero()),
     Check("machine_learning_curated", "machine_learning_curated", "same_customer_pairs",
           # A reading paired with another customer's phone has no matching reading of its owner.
