@@ -98,8 +98,9 @@ def _landing_checks(source: str) -> list[Check]:
     return [
         Check("landing", landing, "all_lines_accounted", lines,
               EqualsQuery(f"SELECT ({count(landing)}) + ({count(rejected)})")),
+        # Over the staged counts, not the raw lines again: all_lines_accounted proves they agree.
         Check("landing", rejected, "rejected_share",
-              f"SELECT CAST(({count(rejected)}) AS DOUBLE) / greatest(({lines}), 1)",
+              f"SELECT CAST(({count(rejected)}) AS DOUBLE) / greatest(({count(landing)}) + ({count(rejected)}), 1)",
               Between(0, MAX_REJECTED_SHARE)),
         Check("landing", rejected, "reason_given",
               count(rejected, "reason IS NULL OR line IS NULL OR source_file IS NULL"), Zero()),
