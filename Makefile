@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LAKE   ?= lake
 
-.PHONY: install run test bench clean
+.PHONY: install run java-check test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ java-check:
 	  echo "Java 17 is needed for the Spark engine tests: install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"; exit 1; }
 
 test: install java-check
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 clean:
