@@ -6,28 +6,20 @@ registered tables read exactly what the stage wrote, and that registering a
 later run repoints them.
 """
 
-import importlib.util
-
 import pytest
-from aws_template import REPO
 
+from stedi.engines import glue_script
 from stedi.stages import STAGE_TABLES
 
 
-def glue_script(stage: str):
-    spec = importlib.util.spec_from_file_location(f"glue_script_{stage}", REPO / "glue_scripts" / f"{stage}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     session = active or (SparkSession.builder.master("local[2]").appName("stedi-glue-registration")
                          .config("spark.ui.enabled", "false")
+                         .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
                          .config("spark.sql.shuffle.partitions", "2").config("spark.sql.session.timeZone", "UTC")
                          .getOrCreate())
     yield session
