@@ -23,6 +23,17 @@ from stedi.stages import SOURCES
 KEEP_PUBLISHED = 3
 
 
+def next_manifest(previous: dict | None, run: dict) -> dict:
+    """The manifest that publishes `run`: it becomes current, and the last few before it stay as history."""
+    history = [] if previous is None else [previous["current"], *previous["history"]]
+    return {"current": run, "history": history[: KEEP_PUBLISHED - 1]}
+
+
+def kept_runs(manifest: dict) -> set[str]:
+    """The runs whose staging a manifest still needs: every other run's staging can be deleted."""
+    return {entry["run_id"] for entry in [manifest["current"], *manifest["history"]]}
+
+
 class LakeError(Exception):
     """The lake cannot be used as asked; the message says why."""
 
@@ -72,13 +83,11 @@ class Lake:
 
     def publish(self, run: dict) -> None:
         """Make `run` (its run_id, tables and figures) what readers see; keep the last few."""
-        previous = self.published()
-        history = [] if previous is None else [previous["current"], *previous["history"]]
-        manifest = {"current": run, "history": history[: KEEP_PUBLISHED - 1]}
+        manifest = next_manifest(self.published(), run)
         temporary = self.manifest_path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         os.replace(temporary, self.manifest_path)
-        self._prune(keep={entry["run_id"] for entry in [run, *manifest["history"]]})
+        self._prune(keep=kept_runs(manifest))
 
     def _prune(self, keep: set[str]) -> None:
         """Delete the staging of runs that are neither published nor kept as history."""

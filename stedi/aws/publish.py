@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from stedi.aws.audit import table_location, verify_staged_tables
 from stedi.aws.run_input import RunInput
-from stedi.lake import KEEP_PUBLISHED
+from stedi.lake import kept_runs, next_manifest
 from stedi.stages import TABLES
 
 MANIFEST_KEY = "published.json"
@@ -70,9 +70,7 @@ def read_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
 
 
 def write_manifest(s3: Any, bucket: str, entry: dict[str, Any]) -> dict[str, Any]:
-    previous = read_manifest(s3, bucket)
-    history = [] if previous is None else [previous["current"], *previous["history"]]
-    manifest = {"current": entry, "history": history[: KEEP_PUBLISHED - 1]}
+    manifest = next_manifest(read_manifest(s3, bucket), entry)
     s3.put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, indent=2).encode(),
                   ContentType="application/json")
     return manifest
@@ -101,5 +99,5 @@ def publish_run(glue: Any, s3: Any, *, bucket: str, staging_database: str, publi
                 run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     repoint_published_tables(glue, staging_database, published_database, run)
     manifest = write_manifest(s3, bucket, manifest_entry(run, stage_summaries))
-    pruned = prune_runs(s3, bucket, keep={entry["run_id"] for entry in [manifest["current"], *manifest["history"]]})
+    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest))
     return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned)}

@@ -6,11 +6,11 @@ definition drifts from them. That each check step runs exactly the checks of
 stedi.checks is shown by executing the definition (test_aws_state_machine).
 """
 
-import importlib.util
 import re
 
 from aws_template import REPO, all_states, load_definition, load_template, main_path, resources_of_type
 
+from stedi.engines import glue_script
 from stedi.stages import SOURCES, STAGE_TABLES, STAGES
 
 CHECK_FUNCTION = "${CheckStageFunctionArn}"
@@ -62,9 +62,7 @@ def test_every_stage_script_is_a_glue_job_and_registers_the_tables_of_its_stage(
     scripts = {job["Properties"]["Command"]["ScriptLocation"] for job in jobs}
     assert scripts == {f"glue_scripts/{stage}.py" for stage in STAGES}
     for stage in STAGES:
-        spec = importlib.util.spec_from_file_location(f"glue_script_{stage}", REPO / "glue_scripts" / f"{stage}.py")
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
+        script = glue_script(stage)
         assert script.WRITES == STAGE_TABLES[stage]
 
         fake_spark = RecordingSpark()
