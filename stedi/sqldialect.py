@@ -1,8 +1,9 @@
 """Run the Glue scripts' Spark SQL on DuckDB: one home for the SQL, translated.
 
 sqlglot translates the dialect. What it does not cover is mended here:
-- from_json(line, 'a STRING, ...') becomes DuckDB's json_transform, which
-  likewise reads each key's value as text (a nested value as its JSON text);
+- from_json(line, 'a STRING, b BIGINT, ...') becomes DuckDB's json_transform
+  with the same structure, which likewise reads a STRING key's value as text
+  (a nested value as its JSON text);
 - DuckDB raises on malformed JSON where Spark returns NULL, so JSON functions
   are wrapped in TRY();
 - the :consent_scope parameter marker becomes a literal.
@@ -20,22 +21,20 @@ def spark_to_duckdb(sql: str, **params: str) -> str:
     tree = sqlglot.parse_one(sql, read="spark")
     # copy=False: the tree is ours alone, and copying it costs more than the rest of the translation.
     tree = exp.replace_placeholders(tree, copy=False, **params)
-    tree = tree.transform(_from_json_as_text, copy=False).transform(_null_on_bad_json, copy=False)
+    tree = tree.transform(_from_json, copy=False).transform(_null_on_bad_json, copy=False)
     return tree.sql(dialect="duckdb")
 
 
-def _from_json_as_text(node: exp.Expression) -> exp.Expression:
+def _from_json(node: exp.Expression) -> exp.Expression:
     if not isinstance(node, exp.FromJson):
         return node
     document, schema = node.this, node.expression
     structure = {}
     for field in schema.name.split(","):
         name, sql_type = field.split()
-        if sql_type.upper() != "STRING":
-            raise ValueError(f"from_json on DuckDB reads text only, not {sql_type} ({field.strip()})")
-        structure[name.strip("`")] = "VARCHAR"
-    as_text = exp.Literal.string(json.dumps(structure))
-    transform = exp.Anonymous(this="json_transform", expressions=[document.copy(), as_text])
+        structure[name.strip("`")] = exp.DataType.build(sql_type, dialect="spark").sql(dialect="duckdb")
+    structure_text = exp.Literal.string(json.dumps(structure))
+    transform = exp.Anonymous(this="json_transform", expressions=[document.copy(), structure_text])
     return exp.Anonymous(this="TRY", expressions=[transform])
 
 

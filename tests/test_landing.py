@@ -1,6 +1,12 @@
 """The landing stage: every non-blank line becomes a typed record or a rejection with a reason."""
 
+import json
+import re
+
+import pytest
 from lakes import T0, customer, make_lake, published, reading, run, step, write_landing
+
+from stedi.engines import glue_script
 
 GOOD = customer("a@test.com", "s-1")
 # Enough valid lines that the rejected share stays under the bound that stops a run.
@@ -83,3 +89,56 @@ def test_every_file_of_a_source_is_read(tmp_path):
     assert report.rows["accelerometer_landing"] == 2
     assert published(lake, "SELECT DISTINCT source_file FROM accelerometer_landing ORDER BY 1") == [
         ("accelerometer/landing/part-1.json",), ("accelerometer/landing/part-2.json",)]
+
+
+# Values at the edges of the plain-line shortcut (PLAIN_VALUES in the landing
+# script), good and bad, each in an otherwise good reading.
+EDGE_READINGS = [
+    {"x": 1}, {"x": -0}, {"x": 0.1}, {"x": 0.30000000000000004}, {"x": 123456789012345},
+    {"x": 1234567890123456789}, {"x": 1.123456789012345}, {"x": 1e3}, {"x": 2.5e-7}, {"x": "1.5"},
+    {"x": " 1.5"}, {"x": "NaN"}, {"x": True}, {"x": None}, {"x": [1]}, {"x": ""},
+    {"timestamp": 999_999_999_999_999_999}, {"timestamp": 9_999_999_999_999_999_999}, {"timestamp": -5},
+    {"timestamp": 0}, {"timestamp": 1.5}, {"timestamp": "1655564000000"}, {"timestamp": "+1"},
+    {"user": "a b|c~d}@e.f"}, {"user": ""}, {"user": "   "}, {"user": "{not json"}, {"user": "[x"},
+    {"user": "José@test.com"}, {"user": 'quote"d'}, {"user": 42}, {"user": {"a": 1}},
+    {"extra": "key"},
+]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_plain_lines_come_out_as_the_full_rules_say(tmp_path, engine):
+    """The shortcut for plain lines must type and reject exactly as the rules for any line do.
+
+    Every edge line is written twice: as it is, and after a space, which no
+    plain line starts with, so that the full rules decide it.
+    """
+    lines = [json.dumps({**reading("a@test.com", T0 + i), **edge}, separators=separators)
+             for i, edge in enumerate(EDGE_READINGS) for separators in ((",", ":"), (", ", ": "))]
+    lines.append(json.dumps({k: v for k, v in reading("a@test.com", T0).items() if k != "y"}))
+    lake = make_lake(tmp_path, [GOOD], lines, [step("s-1", T0)])
+    write_landing(tmp_path, "accelerometer", [" " + line for line in lines], name="part-2.json")
+    write_landing(tmp_path, "accelerometer", PADDING * 5, name="part-3.json")
+    report = run(lake, engine=engine, consent_scope="customer")
+    assert report.published, [failure.describe() for failure in report.failures]
+
+    def landed(name):
+        return sorted(published(lake, "SELECT * EXCLUDE (source_file) FROM accelerometer_landing "
+                                      f"WHERE source_file LIKE '%{name}'"), key=repr)
+
+    def rejected_lines(name):  # each line as uploaded, so without the space that was added
+        return sorted(published(lake, "SELECT reason, ltrim(line) FROM accelerometer_rejected "
+                                      f"WHERE source_file LIKE '%{name}'"))
+
+    # By the rules: 19 of the 33 edges are valid, in both spacings; the line without y is not.
+    assert len(landed("part-1.json")) == 38 and len(rejected_lines("part-1.json")) == 29
+    assert landed("part-1.json") == landed("part-2.json")
+    assert rejected_lines("part-1.json") == rejected_lines("part-2.json")
+
+
+def test_the_plain_form_is_what_uploads_usually_look_like():
+    plain = re.compile(glue_script("landing").plain_pattern("accelerometer"))
+    assert plain.fullmatch('{"user":"a@test.com","timestamp":1655564000000,"x":-0.4,"y":1.0,"z":0}')
+    assert plain.fullmatch('{"x": 1.0, "user": "a@test.com", "timestamp": 1}')  # any order, one space allowed
+    for not_plain in ('{"user":"a@test.com","timestamp":1,"x":1e3}', '{"user":"a\\u00e9"}', ' {"x":1}',
+                      '{"user":"a","timestamp":"1"}', '{"user":"a","other":1}', '{"x":01}', '{"x":1}{"x":2}'):
+        assert not plain.fullmatch(not_plain), not_plain
