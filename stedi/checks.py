@@ -188,10 +188,10 @@ _STAGE_CHECKS: list[Check] = [
           "AND table_name = 'machine_learning_curated' "
           "AND lower(column_name) IN ('email', 'user', 'customername', 'phone', 'birthday')", Zero()),
     Check("machine_learning_curated", "machine_learning_curated", "same_customer_pairs",
-          # A reading paired with another customer's phone has no matching reading of its owner.
-          'SELECT count(*) FROM machine_learning_curated m WHERE m."timestamp" <> m.sensorReadingTime '
-          "OR NOT EXISTS (SELECT 1 FROM customer_curated c JOIN accelerometer_trusted a ON a.\"user\" = c.email "
-          'WHERE c.serialNumber = m.serialNumber AND a."timestamp" = m."timestamp" '
+          # A reading paired with another customer's phone, or another instant, has no matching reading of its owner.
+          "SELECT count(*) FROM machine_learning_curated m WHERE NOT EXISTS (SELECT 1 FROM customer_curated c "
+          'JOIN accelerometer_trusted a ON a."user" = c.email WHERE c.serialNumber = m.serialNumber '
+          'AND a."timestamp" = m.sensorReadingTime AND a."timestamp" = m."timestamp" '
           "AND a.x = m.x AND a.y = m.y AND a.z = m.z)", Zero()),
     Check("machine_learning_curated", "machine_learning_curated", "parent_exists",
           "SELECT count(*) FROM machine_learning_curated m WHERE NOT EXISTS (SELECT 1 FROM step_trainer_trusted s "

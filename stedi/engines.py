@@ -45,6 +45,8 @@ class DuckDBEngine:
         import duckdb
 
         self.con = duckdb.connect()
+        # Row order within a table means nothing here; not keeping it lets writes run in parallel.
+        self.con.execute("SET preserve_insertion_order = false")
 
     def run_stage(self, stage: str, lake: Lake, staging: Path, consent_scope: str) -> None:
         script = glue_script(stage)
