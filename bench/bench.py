@@ -229,9 +229,13 @@ def bench_lake(lake: str, path: Path, engines: list[str], args: argparse.Namespa
 
 
 def source_version() -> str:
-    """The commit measured, marked dirty when the working tree has changes."""
-    found = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return found.stdout.strip() or "unknown"
+    """The commit measured, marked dirty when the working tree has changes other than benchmark results."""
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    changes = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", ".", ":!bench/results*.json"],
+                             capture_output=True, text=True)
+    if not commit.stdout.strip():
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
 
 
 def machine() -> dict:
