@@ -133,8 +133,9 @@ plain_checked AS (
   FROM read_typed
 ),
 read_as_text AS (
-  -- Any other line has every key read as text, in one parse: typing happens
-  -- below, so a value of the wrong type is seen and named, not made NULL.
+  -- Any other line (the CASE spares plain lines the cost) has every key read as
+  -- text, in one parse: typing happens below, so a value of the wrong type is
+  -- seen and named, not made NULL.
   SELECT *,
     CASE WHEN NOT plain_valid
       THEN trim(line) LIKE '{{%}}' AND json_object_keys(trim(line)) IS NOT NULL END AS is_object,
