@@ -26,17 +26,16 @@ import duckdb
 from stedi.duck import file_list, quote
 from stedi.engines import glue_script
 from stedi.lake import Lake
-from stedi.sqldialect import spark_to_duckdb
+from stedi.sqldialect import duckdb_type, spark_to_duckdb
 from stedi.stages import SOURCES, STAGES, filtered_table
 
-DUCKDB_TYPES = {"STRING": "VARCHAR", "BIGINT": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE"}
 CONSENT_SCOPE = "reading"
 
 
 def read_landing_sql(source: str, files: list[Path]) -> str:
     """A source's landing files as typed rows, with the file each row came from as source_file."""
     schema = glue_script("landing").LANDING_SCHEMAS[source]
-    columns = "{" + ", ".join(f"{quote(name)}: {quote(DUCKDB_TYPES[sql_type])}" for name, sql_type, _ in schema) + "}"
+    columns = "{" + ", ".join(f"{quote(name)}: {quote(duckdb_type(sql_type))}" for name, sql_type, _ in schema) + "}"
     return (f"SELECT * EXCLUDE (filename), filename AS source_file FROM read_json({file_list(files)}, "
             f"format = 'newline_delimited', columns = {columns}, filename = true)")
 

@@ -25,6 +25,11 @@ def spark_to_duckdb(sql: str, **params: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
+def duckdb_type(sql_type: str) -> str:
+    """A Spark SQL type name (STRING, BIGINT, ...) as DuckDB names it."""
+    return exp.DataType.build(sql_type, dialect="spark").sql(dialect="duckdb")
+
+
 def _from_json(node: exp.Expression) -> exp.Expression:
     if not isinstance(node, exp.FromJson):
         return node
@@ -32,7 +37,7 @@ def _from_json(node: exp.Expression) -> exp.Expression:
     structure = {}
     for field in schema.name.split(","):
         name, sql_type = field.split()
-        structure[name.strip("`")] = exp.DataType.build(sql_type, dialect="spark").sql(dialect="duckdb")
+        structure[name.strip("`")] = duckdb_type(sql_type)
     structure_text = exp.Literal.string(json.dumps(structure))
     transform = exp.Anonymous(this="json_transform", expressions=[document.copy(), structure_text])
     return exp.Anonymous(this="TRY", expressions=[transform])
