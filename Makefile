@@ -1,40 +1,60 @@
 # Everything a newcomer needs: `make run` and `make test` on a fresh machine
-# with Python 3.11+ and Java 17 (Java only for the Spark engine and its tests).
+# with Python 3.11+ (and Java 17 for the Spark engine and the whole suite).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 LAKE   ?= lake
 
-.PHONY: install run java-check test bench clean
+.PHONY: install install-dev run java-check test test-fast generate bench clean
 
+# `make run` needs only DuckDB; the tests, the Spark engine and the code generator need the dev extras.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
+# The sample lake is generated once, in $(LAKE); `stedi run` never makes up data on its own.
 run: install
+	@[ -d $(LAKE) ] || $(BIN)/stedi generate --lake $(LAKE)
 	$(BIN)/stedi run --lake $(LAKE)
 
 java-check:
 	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
 	  echo "Java 17 is needed for the Spark engine tests: install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"; exit 1; }
 
-test: install java-check
+# The whole suite: Spark, the SAM toolchain and the npm validator included. CI runs this.
+test: install-dev java-check aws-tools
 	$(BIN)/ruff check .
+	$(BIN)/python -m stedi.codegen --check
 	$(BIN)/pytest
+
+# Everything that needs neither Java, npm nor the SAM CLI: under a minute.
+test-fast: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not spark and not aws_tools"
+
+# Rewrite what is derived from stedi/catalogue.py and stedi/sql/spark/: the landing SQL, the DuckDB
+# translations, the Glue job script and the state machine. Commit the result; `make test` checks it.
+generate: install-dev
+	$(BIN)/python -m stedi.codegen
 
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache
 
-# Wall time and peak memory of `stedi run` (both engines) and of the floor script
+# Wall time and peak memory of `stedi run` (both engines) and of the bare DuckDB script
 # (docs/benchmarks.md). Generated lakes go to $BENCH_DIR (default /tmp/stedi-bench).
-# A quick subset: make bench BENCH_ARGS="--lakes starter,1 --engines duckdb,floor --runs 3"
+# A quick subset: make bench BENCH_ARGS="--lakes starter,1 --engines duckdb,bare_floor --runs 3"
 BENCH_ARGS ?=
-bench: install
+bench: install-dev
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- AWS (template.yaml, docs/aws.md)
@@ -56,9 +76,6 @@ node_modules/.installed: package.json package-lock.json
 
 aws-tools: $(SAM_VENV)/.installed node_modules/.installed
 
-# The AWS tests (tests/aws) lint, build and package with these tools.
-test: aws-tools
-
 # Called by `sam build` (template.yaml: StediLayer, BuildMethod makefile) in
 # this directory: the layer gets Powertools and the stedi modules the Lambda
 # handlers import, which sam build would not copy on its own.
@@ -66,7 +83,7 @@ build-StediLayer:
 	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp --python-version 3.11 \
 	  --platform manylinux2014_x86_64 --only-binary=:all: --no-deps -r functions/layer/requirements.txt
 	mkdir -p "$(ARTIFACTS_DIR)/python/stedi/aws"
-	cp stedi/__init__.py stedi/stages.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
+	cp stedi/__init__.py stedi/catalogue.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
 	cp stedi/aws/*.py "$(ARTIFACTS_DIR)/python/stedi/aws/"
 
 clean-aws:
@@ -75,6 +92,6 @@ clean-aws:
 clean: clean-aws
 
 # Region and credentials come from your AWS configuration; defaults in samconfig.toml.
-deploy: aws-tools
+deploy: $(SAM_VENV)/.installed  # npm is for the tests only
 	SAM_CLI_TELEMETRY=0 $(SAM) build
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from stedi.stages import SOURCES, STAGE_TABLES, STAGES, filtered_table, raw_table
+from stedi.catalogue import SOURCE, SOURCES, STAGE, STAGE_LIST, STAGES, Stage, with_consent_scope
 
 # The largest share of a source's lines that may be rejected before the run
 # stops: past it, an upload is broken rather than a little dirty.
@@ -58,7 +58,7 @@ class Check:
     expect: Expectation
 
     def render(self, sql: str, consent_scope: str) -> str:
-        return sql.replace(":consent_scope", f"'{consent_scope}'")
+        return with_consent_scope(sql, consent_scope)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def count(table: str, where: str = "") -> str:
 def _landing_checks(source: str) -> list[Check]:
     landing, rejected = f"{source}_landing", f"{source}_rejected"
     # Non-blank lines; the first test settles nearly every line without trimming it.
-    lines = count(raw_table(source), "line LIKE '{%' OR trim(line) <> ''")
+    lines = count(SOURCE[source].raw_table, "line LIKE '{%' OR trim(line) <> ''")
     return [
         Check("landing", landing, "all_lines_accounted", lines,
               EqualsQuery(f"SELECT ({count(landing)}) + ({count(rejected)})")),
@@ -105,14 +105,26 @@ def _landing_checks(source: str) -> list[Check]:
               Between(0, MAX_REJECTED_SHARE)),
         Check("landing", rejected, "reason_given",
               count(rejected, "reason IS NULL OR line IS NULL OR source_file IS NULL"), Zero()),
+        Check("landing", rejected, "reason_known",
+              count(rejected, f"reason NOT IN ({_sql_list(SOURCE[source].reject_reasons)})"), Zero()),
     ]
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+def _rules_known(stage: Stage) -> Check:
+    """Every record left out is counted under a rule the catalogue names for the stage."""
+    return Check(stage.name, stage.filtered_table, "rule_known",
+                 count(stage.filtered_table, f"rule NOT IN ({_sql_list(stage.rules)})"), Zero())
 
 
 def _accounted(stage: str, input_table: str) -> Check:
     """Every input record of a filtering stage is either kept or counted under a rule."""
     return Check(stage, stage, "records_accounted", count(input_table),
                  EqualsQuery(f"SELECT ({count(stage)}) + "
-                             f"(SELECT coalesce(sum(records), 0) FROM {filtered_table(stage)})"))
+                             f"(SELECT coalesce(sum(records), 0) FROM {STAGE[stage].filtered_table})"))
 
 
 def _unique(stage: str, key: str) -> Check:
@@ -208,16 +220,17 @@ _STAGE_CHECKS: list[Check] = [
                       'GROUP BY "user", "timestamp") a ON a."user" = c.email AND a."timestamp" = s.sensorReadingTime')),
 ]
 
+_RULE_CHECKS = [_rules_known(stage) for stage in STAGE_LIST if stage.filtered_table]
+
 # Every table a stage writes can be pinned to an exact row count by the caller.
 _ROW_COUNT_CHECKS = [
-    Check(stage, table, "row_count", count(table), SuppliedCount())
-    for stage, tables in STAGE_TABLES.items()
-    for table in tables
-    if table != filtered_table(stage)
+    Check(stage.name, table, "row_count", count(table), SuppliedCount())
+    for stage in STAGE_LIST
+    for table in stage.record_tables
 ]
 
 CHECKS: dict[str, tuple[Check, ...]] = {
-    stage: tuple(c for c in _STAGE_CHECKS + _ROW_COUNT_CHECKS if c.stage == stage) for stage in STAGES
+    stage: tuple(c for c in _STAGE_CHECKS + _RULE_CHECKS + _ROW_COUNT_CHECKS if c.stage == stage) for stage in STAGES
 }
 
 

@@ -1,39 +1,90 @@
-"""`stedi`: run the pipeline on a local lake, generate data, see and query what is published."""
+"""`stedi`: run the pipeline on a local lake, generate data, see and query what is published.
+
+Exit codes: 0 done; 1 a check failed (nothing published); 2 a usage or input
+error, said in one line; 3 an unexpected error, said in one line (the
+traceback with --debug or STEDI_DEBUG=1).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from stedi import duck
+from stedi.catalogue import (
+    CONSENT_SCOPES,
+    DEFAULT_CONSENT_SCOPE,
+    FILTERED_TABLES,
+    LANDING_SOURCES,
+    RECORD_TABLES,
+    TABLES,
+)
 from stedi.checks import CheckFailed
 from stedi.engines import ENGINES, EngineError
 from stedi.lake import Lake, LakeError
 from stedi.pipeline import RunReport, run_pipeline
-from stedi.stages import CONSENT_SCOPES, DEFAULT_CONSENT_SCOPE, STAGES, TABLES, filtered_table
 
 DEFAULT_LAKE = Path("lake")
-FILTERED_TABLES = {filtered_table(stage) for stage in STAGES} - {None}
+REJECTED_TABLES = {source.rejected_table for source in LANDING_SOURCES}
+
+
+class UsageError(Exception):
+    """What the user typed cannot be done; the message says why."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    debug = os.environ.get("STEDI_DEBUG") == "1"
     try:
-        return args.command(args)
-    except (LakeError, EngineError, ValueError) as error:
-        print(f"stedi: {error}", file=sys.stderr)
-        return 2
+        args = _parser().parse_args(argv)
+        debug = debug or args.debug
+        code = args.command(args)
+        sys.stdout.flush()  # here, where a closed pipe can be handled, not at exit
+        return code
+    except (UsageError, LakeError, EngineError, ValueError) as error:
+        return _fail(f"stedi: {error}", 2)
+    except BrokenPipeError:  # the reader stopped reading (`stedi status | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return _fail("stedi: interrupted", 130)
+    except Exception as error:
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run with --debug for the traceback)"
+        return _fail(f"stedi: unexpected error: {type(error).__name__}: {error}{hint}", 3)
+
+
+def _fail(message: str, code: int) -> int:
+    print(message.splitlines()[0] if message else message, file=sys.stderr)
+    return code
+
+
+def _version() -> str:
+    try:
+        return version("stedi-lakehouse")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stedi", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = _Parser(prog="stedi", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"stedi {_version()}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, handler, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.add_argument("--lake", type=Path, default=DEFAULT_LAKE, help="the lake folder (default: ./lake)")
+        sub.add_argument("--debug", action="store_true", help="print the traceback of an unexpected error")
         sub.set_defaults(command=handler)
         return sub
 
@@ -54,19 +105,18 @@ def _parser() -> argparse.ArgumentParser:
     status = command("status", _status, "the published tables, their rows and the run that wrote them")
     status.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
 
-    query = command("query", _query, "run SQL (DuckDB) over the published tables")
+    query = command("query", _query, "run SQL (DuckDB) over the published tables, or a run's staging")
     query.add_argument("sql")
-    query.add_argument("--json", action="store_true", help="a JSON array of row objects")
+    query.add_argument("--json", action="store_true", help="a JSON array of row objects (default: a table)")
+    query.add_argument("--run", metavar="ID", help="query the tables this run staged, e.g. a failed one")
+    query.add_argument("--max-rows", type=int, default=40, help="rows shown in the table (default 40)")
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
-    lake = Lake(args.lake)
-    if not lake.has_landing_data():
-        print(f"{lake.root} has no landing data: generating the sample lake first")
-        _print_generated(_generate_sample(lake, scale=1.0, seed=7, dirt=False))
-    report = run_pipeline(lake, engine=args.engine, consent_scope=args.consent_scope,
-                          expected_counts=_parse_expected(args.expect), progress=print)
+    expected = _parse_expected(args.expect)
+    report = run_pipeline(Lake(args.lake), engine=args.engine, consent_scope=args.consent_scope,
+                          expected_counts=expected, progress=print)
     _print_summary(report)
     return 0 if report.published else 1
 
@@ -74,9 +124,13 @@ def _run(args: argparse.Namespace) -> int:
 def _parse_expected(pairs: list[str]) -> dict[str, int]:
     expected = {}
     for pair in pairs:
-        table, _, rows = pair.partition("=")
-        if table not in TABLES or not rows.isdigit():
-            raise ValueError(f"--expect {pair!r}: want TABLE=ROWS with TABLE one of {', '.join(TABLES)}")
+        table, equals, rows = pair.partition("=")
+        if not equals:
+            raise UsageError(f"--expect {pair!r}: write TABLE=ROWS, e.g. customer_trusted=482")
+        if table not in RECORD_TABLES:
+            raise UsageError(f"--expect {pair!r}: no table {table!r}; one of {', '.join(RECORD_TABLES)}")
+        if not (rows.isascii() and rows.isdigit()):
+            raise UsageError(f"--expect {pair!r}: ROWS must be a whole number, 0 or more, not {rows!r}")
         expected[table] = int(rows)
     return expected
 
@@ -140,8 +194,15 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"published run {current['run_id']} at {current['published_at']} "
           f"(engine {current['engine']}, consent scope {current['consent_scope']})")
-    for table, rows in current["tables"].items():
+    tables = {table: rows for table, rows in current["tables"].items() if table not in REJECTED_TABLES}
+    for table, rows in tables.items():
         print(f"  {table:<32} {rows:>12,}")
+    print("audit tables (stedi query \"SELECT * FROM <table>\")")
+    for source in LANDING_SOURCES:
+        print(f"  {source.rejected_table:<32} {current['tables'][source.rejected_table]:>12,}  lines rejected")
+    for table in FILTERED_TABLES:
+        print(f"  {table:<32} {sum(current['filtered'][table.removesuffix('_filtered')].values()):>12,}"
+              "  records filtered, counted by rule")
     checks = current["checks"]
     print(f"checks: {checks['passed']} passed, {checks['failed']} failed, {checks['skipped']} skipped")
     if manifest["history"]:
@@ -152,22 +213,23 @@ def _status(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     import duckdb
 
+    if not args.sql.strip():
+        raise UsageError("query: no SQL given, e.g. stedi query \"SELECT * FROM customer_curated\"")
     lake = Lake(args.lake)
-    staging = lake.published_table_dir(TABLES[0]).parent
+    staging = lake.run_staging(args.run) if args.run else lake.published_staging()
     con = duckdb.connect()
-    duck.view_tables(con, staging, TABLES)
+    duck.view_tables(con, staging, [table for table in TABLES if (staging / table).is_dir()])
     try:
-        cursor = con.execute(args.sql)
+        relation = con.sql(args.sql)
+        if relation is None:  # a statement that returns no rows, e.g. SET
+            return 0
+        if args.json:
+            columns, rows = relation.columns, relation.fetchall()
+            print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str))
+        else:
+            relation.show(max_rows=args.max_rows, max_width=10_000)
     except duckdb.Error as error:
-        raise ValueError(f"query failed: {error}") from None
-    columns = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
-    if args.json:
-        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str))
-    else:
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join("" if v is None else str(v) for v in row))
+        raise UsageError(f"query failed: {error}".splitlines()[0]) from None
     return 0
 
 

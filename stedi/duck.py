@@ -7,8 +7,6 @@ from typing import Iterable
 
 import duckdb
 
-from stedi.stages import raw_table
-
 
 def quote(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
@@ -31,8 +29,9 @@ def parquet_sql(table_dir: Path) -> str:
     return f"SELECT * FROM read_parquet({quote(table_dir / '*.parquet')})"
 
 
-def view_raw(con: duckdb.DuckDBPyConnection, source: str, files: Iterable[Path]) -> None:
-    con.execute(f"CREATE OR REPLACE VIEW {raw_table(source)} AS {raw_lines_sql(files)}")
+def view_raw(con: duckdb.DuckDBPyConnection, view: str, files: Iterable[Path]) -> None:
+    """`view`(line, source_file): every line of the files."""
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS {raw_lines_sql(files)}")
 
 
 def view_tables(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[str]) -> None:

@@ -1,41 +1,27 @@
-"""Two engines run the same Glue scripts: DuckDB (the default) and Spark (what Glue runs).
+"""Two engines run the same stages: DuckDB (the default) and Spark (what Glue runs).
 
-Both take each stage's SQL from its script in glue_scripts/: Spark runs the
-script's own `run`; DuckDB runs the same statements, translated, and writes
-the same tables with the same split into kept and filtered records.
+Both run each stage's statements from stedi/sql/ and split their rows into
+the stage's tables the same way: Spark through stedi.runner, the code the
+Glue job runs; DuckDB through the committed DuckDB translations.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 
 from stedi import duck
-from stedi.lake import Lake
-from stedi.sqldialect import spark_to_duckdb
-from stedi.stages import filtered_table
+from stedi.lake import Snapshot
+from stedi.runner import run_stage
+from stedi.sql import stage_job
 
-GLUE_SCRIPTS = Path(__file__).resolve().parent.parent / "glue_scripts"
 ENGINES = ("duckdb", "spark")
 
 
 class EngineError(Exception):
     """The engine cannot start; the message says what to install or set."""
-
-
-@cache
-def glue_script(stage: str) -> ModuleType:
-    """The Glue script of a stage, imported from glue_scripts/<stage>.py."""
-    path = GLUE_SCRIPTS / f"{stage}.py"
-    spec = importlib.util.spec_from_file_location(f"glue_scripts.{stage}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class DuckDBEngine:
@@ -48,47 +34,47 @@ class DuckDBEngine:
         # Row order within a table means nothing here; not keeping it lets writes run in parallel.
         self.con.execute("SET preserve_insertion_order = false")
 
-    def run_stage(self, stage: str, lake: Lake, staging: Path, consent_scope: str) -> None:
-        script = glue_script(stage)
+    def run_stage(self, stage: str, landing: Snapshot, staging: Path, consent_scope: str) -> None:
+        job = stage_job(stage, "duckdb")
         self.con.execute(f"SET temp_directory = {duck.quote(staging / '.spill')}")
-        if stage == "landing":
-            for source, sql in script.PARSE_SQL.items():
-                duck.view_raw(self.con, source, lake.landing_files(source))
-                fields = ", ".join(f'"{name}"' for name, _, _ in script.LANDING_SCHEMAS[source])
+        duck.view_tables(self.con, staging, job.reads)
+        for statement in job.statements:
+            if statement.raw_view:
+                duck.view_raw(self.con, statement.raw_view, landing[statement.landing])
+            sql = statement.sql
+            parameters = {"consent_scope": consent_scope} if "$consent_scope" in sql else None
+            if job.marker is None:
+                self._copy(sql, staging / statement.writes, parameters)
+                continue
+            if job.marker == "reason":
                 # Only a rejected record keeps its raw line: holding every line would double the memory.
-                self._classify(f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) "
-                               f"FROM ({spark_to_duckdb(sql)})")
+                sql = f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) FROM ({sql})"
+            # Materialised, so that the statement runs once for its two tables.
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {sql}", parameters)
+            if job.marker == "reason":
+                fields = ", ".join(f'"{name}"' for name in statement.columns)
                 self._copy(f"SELECT {fields}, source_file FROM classified WHERE reason IS NULL",
-                           staging / f"{source}_landing")
+                           staging / statement.writes)
                 self._copy("SELECT line, reason, source_file FROM classified WHERE reason IS NOT NULL",
-                           staging / f"{source}_rejected")
-        else:
-            duck.view_tables(self.con, staging, script.READS)
-            sql = spark_to_duckdb(script.SQL, consent_scope=consent_scope)
-            if filtered_table(stage):
-                self._classify(sql)
-                self._copy("SELECT * EXCLUDE (filtered_by) FROM classified WHERE filtered_by IS NULL", staging / stage)
-                self._copy("SELECT filtered_by AS rule, count(*) AS records FROM classified "
-                           "WHERE filtered_by IS NOT NULL GROUP BY filtered_by", staging / filtered_table(stage))
+                           staging / statement.sets_aside)
             else:
-                self._copy(sql, staging / stage)
+                self._copy("SELECT * EXCLUDE (filtered_by) FROM classified WHERE filtered_by IS NULL",
+                           staging / statement.writes)
+                self._copy("SELECT filtered_by AS rule, count(*) AS records FROM classified "
+                           "WHERE filtered_by IS NOT NULL GROUP BY filtered_by", staging / statement.sets_aside)
         self.con.execute("DROP TABLE IF EXISTS classified")
         shutil.rmtree(staging / ".spill", ignore_errors=True)
 
-    def _classify(self, sql: str) -> None:
-        """Materialise a statement whose rows are split into two tables, so it runs once."""
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {sql}")
-
-    def _copy(self, sql: str, table_dir: Path) -> None:
+    def _copy(self, sql: str, table_dir: Path, parameters: dict | None = None) -> None:
         table_dir.mkdir(parents=True, exist_ok=True)
-        self.con.execute(f"COPY ({sql}) TO {duck.quote(table_dir / 'part-0.parquet')} (FORMAT parquet)")
+        self.con.execute(f"COPY ({sql}) TO {duck.quote(table_dir / 'part-0.parquet')} (FORMAT parquet)", parameters)
 
     def close(self) -> None:
         self.con.close()
 
 
 class SparkEngine:
-    """One local Spark session for the whole run; each stage runs its Glue script unmodified."""
+    """One local Spark session for the whole run; each stage runs through the Glue job's own runner."""
 
     name = "spark"
 
@@ -112,12 +98,10 @@ class SparkEngine:
         )
         self.spark.sparkContext.setLogLevel("ERROR")
 
-    def run_stage(self, stage: str, lake: Lake, staging: Path, consent_scope: str) -> None:
-        script = glue_script(stage)
-        if stage == "landing":
-            script.run(self.spark, str(lake.root.resolve()), str(staging.resolve()))
-        else:
-            script.run(self.spark, str(staging.resolve()), consent_scope)
+    def run_stage(self, stage: str, landing: Snapshot, staging: Path, consent_scope: str) -> None:
+        files = {folder: [str(path.resolve()) for path in paths] for folder, paths in landing.items()}
+        run_stage(self.spark, stage_job(stage, "spark"), lake="", staging=str(staging.resolve()),
+                  consent_scope=consent_scope, landing_files=files)
 
     def close(self) -> None:
         self.spark.stop()

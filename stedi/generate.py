@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, TextIO
 
-from stedi.stages import SOURCES
+from stedi.catalogue import SOURCES
 
 MAX_LINES_PER_FILE = 100_000
 CUSTOMERS_PER_SCALE = 930

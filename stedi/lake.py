@@ -3,6 +3,7 @@
     <lake>/<source>/landing/*          uploads, one JSON object per line
     <lake>/runs/<run id>/<table>/      Parquet written by one run (its staging)
     <lake>/published.json              which run each reader sees, and the last few before it
+    <lake>/.stedi-run.lock             held by the run in progress: one run per lake at a time
 
 Publishing is one atomic rename of published.json, so readers see either the
 previous tables or the new ones, never a mix; a failed or interrupted run
@@ -14,13 +15,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
-from stedi.stages import SOURCES
+from stedi.catalogue import SOURCE, SOURCES
 
 KEEP_PUBLISHED = 3
+Snapshot = dict[str, list[Path]]  # landing folder -> the files a run reads from it
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def next_manifest(previous: dict | None, run: dict) -> dict:
@@ -38,6 +48,20 @@ class LakeError(Exception):
     """The lake cannot be used as asked; the message says why."""
 
 
+class LakeBusy(LakeError):
+    """Another run holds the lake."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class Lake:
     root: Path
@@ -47,30 +71,94 @@ class Lake:
         return self.root / "published.json"
 
     def landing_dir(self, source: str) -> Path:
-        return self.root / source / "landing"
+        return self.root / SOURCE[source].landing_folder
 
     def landing_files(self, source: str) -> list[Path]:
-        """The uploaded files of a source, as Spark lists them (hidden and _-prefixed files skipped)."""
-        folder = self.landing_dir(source)
+        return self.files_in(SOURCE[source].landing_folder)
+
+    def files_in(self, folder_name: str) -> list[Path]:
+        """The uploads in a folder, as Spark lists them (hidden and _-prefixed entries skipped).
+
+        Anything else that is not a readable file is refused by name rather than skipped unseen.
+        """
+        folder = self.root / folder_name
         if not folder.is_dir():
             return []
-        return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
-
-    def has_landing_data(self) -> bool:
-        return any(self.landing_files(source) for source in SOURCES)
-
-    def require_landing_data(self) -> dict[str, list[Path]]:
-        files = {source: self.landing_files(source) for source in SOURCES}
-        missing = [str(self.landing_dir(source)) for source, found in files.items() if not found]
-        if missing:
-            raise LakeError("no landing files in " + ", ".join(missing))
+        files = []
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith((".", "_")):
+                continue
+            if path.is_dir():
+                raise LakeError(f"{path} is a folder inside a landing folder: uploads are files; move it out")
+            if not path.is_file():
+                raise LakeError(f"{path} cannot be read (a broken link?): remove it or fix the link")
+            files.append(path)
         return files
 
-    def new_run(self) -> tuple[str, Path]:
-        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        staging = self.root / "runs" / run_id
+    def snapshot(self) -> Snapshot:
+        """Every source's uploads by landing folder, listed once: a run reads these files and no others,
+        so a file that lands while it works waits for the next run."""
+        if not self.root.exists():
+            raise LakeError(f"lake {self.root} does not exist: make a sample with `stedi generate --lake {self.root}`")
+        if not self.root.is_dir():
+            raise LakeError(f"lake {self.root} is not a folder")
+        files = {source: self.landing_files(source) for source in SOURCES}
+        missing = [str(self.landing_dir(source)) for source, found in files.items() if not found]
+        if len(missing) == len(SOURCES):
+            raise LakeError(f"lake {self.root} has no landing files (<source>/landing/*): "
+                            f"make a sample with `stedi generate --lake {self.root}`")
+        if missing:
+            raise LakeError("no landing files in " + ", ".join(missing))
+        return {SOURCE[source].landing_folder: found for source, found in files.items()}
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".stedi-run.lock"
+
+    @contextmanager
+    def locked(self, run_id: str) -> Iterator[None]:
+        """Hold the lake for one run. A lock whose process has died on this machine is taken over."""
+        holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for _ in range(3):  # a takeover that loses a race tries again
+            try:
+                descriptor = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._take_over_if_dead()
+                continue
+            with os.fdopen(descriptor, "w") as lock:
+                json.dump(holder, lock)
+            break
+        else:
+            raise LakeBusy(f"lake {self.root} is locked by {self.lock_path} and it could not be taken over")
+        try:
+            yield
+        finally:
+            self.lock_path.unlink(missing_ok=True)
+
+    def _take_over_if_dead(self) -> None:
+        try:
+            holder = json.loads(self.lock_path.read_text())
+        except FileNotFoundError:  # released meanwhile
+            return
+        except ValueError:  # written half-way by a process that died at once
+            holder = {"pid": -1, "host": socket.gethostname(), "run_id": "?", "since": "?"}
+        if holder.get("host") != socket.gethostname() or _process_alive(int(holder.get("pid", -1))):
+            raise LakeBusy(f"lake {self.root} is in use by run {holder.get('run_id')} "
+                           f"(process {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}); "
+                           f"if no run is going on, delete {self.lock_path}")
+        # Renaming is atomic: of two runs taking over the same dead lock, one renames it, the other retries.
+        try:
+            os.rename(self.lock_path, self.lock_path.with_name(f".stedi-run.lock.dead-{uuid.uuid4().hex}"))
+        except FileNotFoundError:
+            return
+        for dead in self.root.glob(".stedi-run.lock.dead-*"):
+            dead.unlink(missing_ok=True)
+
+    def new_staging(self, run_id: str) -> Path:
+        staging = self.staging(run_id)
         staging.mkdir(parents=True)
-        return run_id, staging
+        return staging
 
     def staging(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
@@ -96,8 +184,17 @@ class Lake:
             if folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def published_table_dir(self, table: str) -> Path:
+    def published_staging(self) -> Path:
+        """Where the published run's tables are."""
         manifest = self.published()
         if manifest is None:
             raise LakeError(f"nothing is published in {self.root} yet: run `stedi run --lake {self.root}`")
-        return self.staging(manifest["current"]["run_id"]) / table
+        return self.staging(manifest["current"]["run_id"])
+
+    def run_staging(self, run_id: str) -> Path:
+        """Where a run's tables are, published or not, while its staging is kept."""
+        staging = self.staging(run_id)
+        if "/" in run_id or run_id.startswith(".") or not staging.is_dir():
+            kept = sorted(p.name for p in (self.root / "runs").glob("*") if p.is_dir())
+            raise LakeError(f"no run {run_id!r} in {self.root}; runs kept: {', '.join(kept) or 'none'}")
+        return staging

@@ -16,23 +16,28 @@ from typing import Callable, Mapping
 import duckdb
 
 from stedi import duck
+from stedi.accounting import manifest_entry, set_aside, stage_summary
+from stedi.catalogue import DEFAULT_CONSENT_SCOPE, LANDING_SOURCES, STAGE, STAGES, TYPED
 from stedi.checks import CheckResult, run_checks
 from stedi.engines import make_engine
-from stedi.lake import Lake
-from stedi.stages import SOURCES, STAGE_TABLES, STAGES, filtered_table
+from stedi.lake import Lake, Snapshot, new_run_id
 
 
 @dataclass
 class StageReport:
     stage: str
     seconds: float  # the stage's job
-    check_seconds: float  # counting its rows and running its checks
+    check_seconds: float  # counting its rows, running its checks, counting what it set aside
     rows: dict[str, int]
     checks: list[CheckResult]
+    set_aside: dict[str, dict[str, int]]  # by source (landing) or stage, then by reason or rule
 
     @property
     def failures(self) -> list[CheckResult]:
         return [result for result in self.checks if result.failed]
+
+    def summary(self) -> dict:
+        return stage_summary(self.stage, self.rows, self.checks, self.set_aside, self.check_seconds)
 
 
 @dataclass
@@ -42,13 +47,23 @@ class RunReport:
     consent_scope: str
     staging: Path
     stages: list[StageReport] = field(default_factory=list)
-    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
-    filtered: dict[str, dict[str, int]] = field(default_factory=dict)
     published: bool = False
 
     @property
     def rows(self) -> dict[str, int]:
         return {table: n for stage in self.stages for table, n in stage.rows.items()}
+
+    @property
+    def rejected(self) -> dict[str, dict[str, int]]:
+        """Landing lines rejected, by source and reason."""
+        return {name: counts for stage in self.stages if STAGE[stage.stage].kind == TYPED
+                for name, counts in stage.set_aside.items()}
+
+    @property
+    def filtered(self) -> dict[str, dict[str, int]]:
+        """Records left out, by stage and rule."""
+        return {name: counts for stage in self.stages if STAGE[stage.stage].kind != TYPED
+                for name, counts in stage.set_aside.items()}
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -59,42 +74,31 @@ class RunReport:
         return [result for result in self.checks if result.failed]
 
     def manifest_entry(self) -> dict:
-        """What published.json records about this run."""
-        counts = {status: sum(r.status == status for r in self.checks) for status in ("passed", "failed", "skipped")}
-        return {
-            "run_id": self.run_id,
-            "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "engine": self.engine,
-            "consent_scope": self.consent_scope,
-            "tables": self.rows,
-            "rejected": self.rejected,
-            "filtered": self.filtered,
-            "checks": counts,
-            "stage_seconds": {stage.stage: round(stage.seconds, 3) for stage in self.stages},
-            "check_seconds": {stage.stage: round(stage.check_seconds, 3) for stage in self.stages},
-        }
+        """What published.json records about this run (the AWS publish records the same)."""
+        return manifest_entry(self.run_id, self.engine, self.consent_scope,
+                              [stage.summary() for stage in self.stages],
+                              {stage.stage: stage.seconds for stage in self.stages})
 
 
 class Audit:
     """Runs each stage's checks on DuckDB over the run's staged Parquet and the raw landing lines."""
 
-    def __init__(self, lake: Lake, staging: Path) -> None:
+    def __init__(self, landing: Snapshot, staging: Path) -> None:
         self.con = duckdb.connect()
         self.staging = staging
-        for source in SOURCES:
-            duck.view_raw(self.con, source, lake.landing_files(source))
+        for source in LANDING_SOURCES:
+            duck.view_raw(self.con, source.raw_table, landing[source.landing_folder])
 
     def rows(self, stage: str) -> dict[str, int]:
-        duck.view_tables(self.con, self.staging, STAGE_TABLES[stage])
-        return {table: duck.scalar(self.con, f"SELECT count(*) FROM {table}") for table in STAGE_TABLES[stage]}
+        duck.view_tables(self.con, self.staging, STAGE[stage].tables)
+        return {table: duck.scalar(self.con, f"SELECT count(*) FROM {table}") for table in STAGE[stage].record_tables}
 
     def check(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]) -> list[CheckResult]:
         return run_checks(stage, lambda sql: duck.scalar(self.con, sql),
                           consent_scope=consent_scope, expected_counts=expected_counts)
 
-    def breakdown(self, sql: str) -> dict[str, int]:
-        """A two-column query (name, number) as a dict."""
-        return {str(name): int(number) for name, number in self.con.execute(sql).fetchall()}
+    def set_aside(self, stage: str) -> dict[str, dict[str, int]]:
+        return set_aside(stage, lambda sql: self.con.execute(sql).fetchall())
 
     def close(self) -> None:
         self.con.close()
@@ -104,46 +108,47 @@ def run_pipeline(
     lake: Lake,
     *,
     engine: str = "duckdb",
-    consent_scope: str = "reading",
+    consent_scope: str = DEFAULT_CONSENT_SCOPE,
     expected_counts: Mapping[str, int] | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> RunReport:
-    lake.require_landing_data()
-    run_id, staging = lake.new_run()
-    report = RunReport(run_id, engine, consent_scope, staging)
-    progress(f"run {run_id}: engine {engine}, consent scope {consent_scope}, lake {lake.root}")
-    runner = make_engine(engine)
-    audit = Audit(lake, staging)
-    try:
-        for number, stage in enumerate(STAGES, start=1):
-            started = time.perf_counter()
-            runner.run_stage(stage, lake, staging, consent_scope)
-            ran = time.perf_counter()
-            rows = audit.rows(stage)
-            checks = audit.check(stage, consent_scope, expected_counts or {})
-            stage_report = StageReport(stage, ran - started, time.perf_counter() - ran, rows, checks)
-            report.stages.append(stage_report)
-            progress(_progress_line(number, stage_report))
-            if stage_report.failures:
-                return report
-        report.rejected = {
-            source: audit.breakdown(f"SELECT reason, count(*) FROM {source}_rejected GROUP BY reason ORDER BY reason")
-            for source in SOURCES
-        }
-        report.filtered = {
-            stage: audit.breakdown(f"SELECT rule, records FROM {filtered_table(stage)} ORDER BY rule")
-            for stage in STAGES if filtered_table(stage)
-        }
-    finally:
-        audit.close()
-        runner.close()
-    lake.publish(report.manifest_entry())
-    report.published = True
+    landing = lake.snapshot()
+    run_id = new_run_id()
+    with lake.locked(run_id):
+        report = RunReport(run_id, engine, consent_scope, lake.new_staging(run_id))
+        progress(f"run {run_id}: engine {engine}, consent scope {consent_scope}, lake {lake.root}")
+        _run_stages(report, landing, expected_counts or {}, progress)
+        if not report.failures:
+            lake.publish(report.manifest_entry())
+            report.published = True
     return report
 
 
+def _run_stages(report: RunReport, landing: Snapshot, expected_counts: Mapping[str, int],
+                progress: Callable[[str], None]) -> None:
+    """Run and check each stage in turn; stop at the first stage with a failed check."""
+    runner = make_engine(report.engine)
+    audit = Audit(landing, report.staging)
+    try:
+        for number, stage in enumerate(STAGES, start=1):
+            started = time.perf_counter()
+            runner.run_stage(stage, landing, report.staging, report.consent_scope)
+            ran = time.perf_counter()
+            rows = audit.rows(stage)
+            checks = audit.check(stage, report.consent_scope, expected_counts)
+            aside = audit.set_aside(stage)
+            stage_report = StageReport(stage, ran - started, time.perf_counter() - ran, rows, checks, aside)
+            report.stages.append(stage_report)
+            progress(_progress_line(number, stage_report))
+            if stage_report.failures:
+                return
+    finally:
+        audit.close()
+        runner.close()
+
+
 def _progress_line(number: int, stage: StageReport) -> str:
-    rows = ", ".join(f"{table} {n:,}" for table, n in stage.rows.items() if table != filtered_table(stage.stage))
+    rows = ", ".join(f"{table} {n:,}" for table, n in stage.rows.items())
     passed = sum(r.status == "passed" for r in stage.checks)
     verdict = f"{len(stage.failures)} FAILED" if stage.failures else f"{passed} checks passed"
     return (f"[{number}/{len(STAGES)}] {stage.stage:<25} {stage.seconds:6.2f}s + checks {stage.check_seconds:5.2f}s  "

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from stedi import duck
+from stedi.catalogue import TABLES
 from stedi.lake import Lake
 from stedi.pipeline import RunReport, run_pipeline
 
@@ -65,5 +66,5 @@ def published(lake: Lake, sql: str) -> list[tuple]:
     manifest = lake.published()
     assert manifest is not None, "nothing published"
     con = duckdb.connect()
-    duck.view_tables(con, lake.staging(manifest["current"]["run_id"]), manifest["current"]["tables"])
+    duck.view_tables(con, lake.staging(manifest["current"]["run_id"]), TABLES)
     return con.execute(sql).fetchall()

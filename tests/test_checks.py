@@ -21,6 +21,15 @@ DEFECTS = [
      "SELECT 'x' AS line, 'malformed_json' AS reason, 'f' AS source_file FROM range(100)"),
     ("landing", "reason_given", "step_trainer_rejected",
      "SELECT 'x' AS line, CAST(NULL AS VARCHAR) AS reason, 'f' AS source_file"),
+    ("landing", "reason_known", "customer_rejected",
+     "SELECT 'x' AS line, 'wrong_type:nickname' AS reason, 'f' AS source_file"),
+    ("customer_trusted", "rule_known", "customer_trusted_filtered", "SELECT 'stale' AS rule, records FROM t"),
+    ("accelerometer_trusted", "rule_known", "accelerometer_trusted_filtered",
+     "SELECT * REPLACE ('before_consent ' AS rule) FROM t"),
+    ("customer_curated", "rule_known", "customer_curated_filtered",
+     "SELECT 'no_readings' AS rule, CAST(1 AS BIGINT) AS records"),
+    ("step_trainer_trusted", "rule_known", "step_trainer_trusted_filtered",
+     "SELECT * REPLACE ('no_owner' AS rule) FROM t"),
     ("customer_trusted", "no_non_consenting_customer", "customer_trusted",
      "SELECT * REPLACE (NULL AS shareWithResearchAsOfDate) FROM t"),
     ("customer_trusted", "unique_email", "customer_trusted", TWICE),
@@ -76,7 +85,7 @@ def good_run(tmp_path_factory):
 
 
 def run_stage_checks(lake, staging, stage, expected_counts=None):
-    audit = Audit(lake, staging)
+    audit = Audit(lake.snapshot(), staging)
     try:
         for earlier in CHECKS:  # make every table written up to this stage visible
             audit.rows(earlier)

@@ -6,7 +6,7 @@ import re
 import pytest
 from lakes import T0, customer, make_lake, published, reading, run, step, write_landing
 
-from stedi.engines import glue_script
+from stedi.landing import plain_pattern
 
 GOOD = customer("a@test.com", "s-1")
 # Enough valid lines that the rejected share stays under the bound that stops a run.
@@ -105,7 +105,7 @@ EDGE_READINGS = [
 ]
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_plain_lines_come_out_as_the_full_rules_say(tmp_path, engine):
     """The shortcut for plain lines must type and reject exactly as the rules for any line do.
 
@@ -136,7 +136,7 @@ def test_plain_lines_come_out_as_the_full_rules_say(tmp_path, engine):
 
 
 def test_the_plain_form_is_what_uploads_usually_look_like():
-    plain = re.compile(glue_script("landing").plain_pattern("accelerometer"))
+    plain = re.compile(plain_pattern("accelerometer"))
     assert plain.fullmatch('{"user":"a@test.com","timestamp":1655564000000,"x":-0.4,"y":1.0,"z":0}')
     assert plain.fullmatch('{"x": 1.0, "user": "a@test.com", "timestamp": 1}')  # any order, one space allowed
     for not_plain in ('{"user":"a@test.com","timestamp":1,"x":1e3}', '{"user":"a\\u00e9"}', ' {"x":1}',

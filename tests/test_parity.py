@@ -1,4 +1,4 @@
-"""DuckDB and Spark publish identical tables from the same Glue scripts, compared row by row."""
+"""DuckDB and Spark publish identical tables from the same stage SQL, compared row by row."""
 
 from pathlib import Path
 
@@ -7,9 +7,11 @@ import pytest
 from lakes import STARTER, run
 
 from stedi import duck
+from stedi.catalogue import SOURCES, TABLES
 from stedi.generate import generate_lake
 from stedi.lake import Lake
-from stedi.stages import SOURCES, TABLES
+
+pytestmark = pytest.mark.spark
 
 
 def lake_over(root: Path, landing_root: Path) -> Lake:

@@ -9,7 +9,7 @@ from stedi.aws.athena import AthenaScalarQuery
 from stedi.aws.audit import audit_stage, verify_staged_tables
 from stedi.aws.run_input import run_input_from_state, validate_stage
 from stedi.aws.settings import Settings
-from stedi.stages import STAGE_TABLES
+from stedi.catalogue import STAGE
 
 logger = Logger()
 tracer = Tracer()
@@ -27,7 +27,7 @@ def handler(event, context):
     stage = validate_stage(event.get("stage"))
     run = run_input_from_state(event.get("run"), settings)
     logger.append_keys(stage=stage, run_id=run.run_id)
-    verify_staged_tables(glue, settings.staging_database, run.staging, STAGE_TABLES[stage])
+    verify_staged_tables(glue, settings.staging_database, run.staging, STAGE[stage].tables)
     query = AthenaScalarQuery(athena, settings.staging_database, settings.athena_workgroup,
                               timeout_seconds=settings.query_timeout_seconds)
     audit = audit_stage(stage, run, query)

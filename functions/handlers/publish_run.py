@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from stedi.aws.publish import publish_run
 from stedi.aws.run_input import run_input_from_state
 from stedi.aws.settings import Settings
-from stedi.stages import STAGES
+from stedi.catalogue import STAGES
 
 logger = Logger()
 tracer = Tracer()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from stedi.aws.run_input import RunInput
+from stedi.catalogue import STAGE
 from stedi.checks import CheckFailed, CheckResult, run_checks
-from stedi.stages import STAGE_TABLES, filtered_table
 
 Query = Callable[[str], float | int | None]
 
@@ -66,6 +66,6 @@ def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tup
 def audit_stage(stage: str, run: RunInput, query: Query) -> StageAudit:
     """Row counts of what the stage wrote, then its checks (as pipeline.Audit does on DuckDB)."""
     rows = {table: int(query(f"SELECT count(*) FROM {table}"))
-            for table in STAGE_TABLES[stage] if table != filtered_table(stage)}
+            for table in STAGE[stage].record_tables}
     results = run_checks(stage, query, consent_scope=run.consent_scope, expected_counts=run.expected_counts)
     return StageAudit(stage, rows, results)

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 from stedi.aws.audit import table_location, verify_staged_tables
 from stedi.aws.run_input import RunInput
+from stedi.catalogue import TABLES
 from stedi.lake import kept_runs, next_manifest
-from stedi.stages import TABLES
 
 MANIFEST_KEY = "published.json"
 RUNS_PREFIX = "runs/"

@@ -1,7 +1,7 @@
 """Validation of what an execution is started with.
 
 An execution's input may pin the consent scope and exact row counts; the
-run id is the execution name. Everything is checked against stedi.stages
+run id is the execution name. Everything is checked against stedi.catalogue
 before any job sees it, so a typo fails the run at its first step instead of
 in the middle of a Glue job.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from stedi.aws.settings import Settings
-from stedi.stages import CONSENT_SCOPES, DEFAULT_CONSENT_SCOPE, STAGES, TABLES
+from stedi.catalogue import CONSENT_SCOPES, DEFAULT_CONSENT_SCOPE, RECORD_TABLES, STAGES
 
 # Step Functions execution names allow more, but the run id also becomes an
 # S3 prefix and a Glue job argument: keep it to a safe alphabet.
@@ -70,7 +70,7 @@ def validate_expected_counts(counts: Any) -> dict[str, int]:
     if not isinstance(counts, Mapping):
         raise InvalidRunInput("expected_counts must be an object of table name -> row count")
     for table, number in counts.items():
-        if table not in TABLES:
+        if table not in RECORD_TABLES:  # the tables a row count check can pin
             raise InvalidRunInput(f"expected_counts names unknown table {table!r}")
         # bool is an int in Python, and never a row count.
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:

@@ -1,6 +1,6 @@
 """Names of the deployed resources, read from the Lambda environment the template sets.
 
-Table and database names come only from here and from stedi.stages, never
+Table and database names come only from here and from stedi.catalogue, never
 from an event.
 """
 

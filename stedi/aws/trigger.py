@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from stedi.stages import SOURCES
+from stedi.catalogue import SOURCES
 
 LANDING_KEY = re.compile(r"^(?P<source>" + "|".join(map(re.escape, SOURCES)) + r")/landing/(?P<file>[^/]+)$")
 

@@ -7,8 +7,9 @@ patches moto where it falls short of AWS (see the notes on offline testing):
 
 - Lambda invocations run the real handler in-process; an exception becomes a
   function error whose type Step Functions matches, as on AWS.
-- A Glue job run registers the stage's tables in the staging database at the
-  run's --staging prefix, as the Glue script does with --staging_database.
+- A run of the Glue job registers the tables of the stage named by its --stage
+  argument in the staging database at the run's --staging prefix, as the
+  job's script does with --staging_database.
 - Athena answers each query through `answer(sql)` (0 unless a test says
   otherwise): moto does not run SQL. The SQL itself is tested on DuckDB and
   with the Trino parser elsewhere.
@@ -36,6 +37,7 @@ ASL = REPO / "statemachine" / "pipeline.asl.json"
 REGION = "us-east-1"
 BUCKET = "stedi-lake-test"
 STAGING_DB, PUBLISHED_DB, CRAWLED_DB = "stedi_staging", "stedi_published", "stedi_landing_crawled"
+STAGE_JOB = "stedi-stage"  # the one Glue job; each run names its stage in --stage
 WORKGROUP = "stedi-checks"
 
 
@@ -92,7 +94,6 @@ class FakeStack:
     queries: list[dict] = field(default_factory=list)  # every Athena query: sql, database, workgroup
     retry_intervals: list[float] = field(default_factory=list)  # seconds each Step Functions retry asked to wait
     functions: dict[str, str] = field(default_factory=dict)  # Lambda function name -> handler module
-    jobs: dict[str, str] = field(default_factory=dict)  # Glue job name -> stage
     crawlers: dict[str, str] = field(default_factory=dict)  # crawler name -> source
     state_machine_arn: str = ""
     topic_arn: str = ""
@@ -181,7 +182,7 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     original_start_job_run = FakeJob.start_job_run
 
     def start_job_run(self, **kwargs):
-        stage = stack.jobs[self.name]
+        stage = (kwargs["arguments"] or {})["--stage"]
         if stack.busy_job_starts.get(stage, 0) > 0:
             stack.busy_job_starts[stage] -= 1
             from moto.glue.exceptions import ConcurrentRunsExceededException
@@ -239,11 +240,11 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
 
 
 def register_staged_tables(stage: str, staging_uri: str) -> None:
-    """What the stage's Glue script does when given --staging_database."""
-    from stedi.stages import STAGE_TABLES
+    """What the Glue job script does for `stage` when given --staging_database."""
+    from stedi.catalogue import STAGE
 
     glue = boto3.client("glue", region_name=REGION)
-    for table in STAGE_TABLES[stage]:
+    for table in STAGE[stage].tables:
         try:
             glue.delete_table(DatabaseName=STAGING_DB, Name=table)
         except glue.exceptions.EntityNotFoundException:
@@ -258,7 +259,7 @@ def register_staged_tables(stage: str, staging_uri: str) -> None:
 
 
 def create_resources(stack: FakeStack) -> None:
-    from stedi.stages import SOURCES, STAGES
+    from stedi.catalogue import SOURCES
 
     s3, glue, iam = stack.client("s3"), stack.client("glue"), stack.client("iam")
     s3.create_bucket(Bucket=BUCKET)
@@ -274,12 +275,9 @@ def create_resources(stack: FakeStack) -> None:
                             Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/{source}/landing/"}]})
         stack.crawlers[name] = source
         substitutions[f"{camel(source)}Crawler"] = name
-    for stage in STAGES:
-        name = f"stedi-{stage}"
-        glue.create_job(Name=name, Role=role, Command={"Name": "glueetl", "ScriptLocation": f"s3://x/{stage}.py"},
-                        DefaultArguments={"--staging_database": STAGING_DB})
-        stack.jobs[name] = stage
-        substitutions[f"{camel(stage)}Job"] = name
+    glue.create_job(Name=STAGE_JOB, Role=role, Command={"Name": "glueetl", "ScriptLocation": "s3://x/stedi_stage.py"},
+                    DefaultArguments={"--staging_database": STAGING_DB}, ExecutionProperty={"MaxConcurrentRuns": 1})
+    substitutions["StageJob"] = STAGE_JOB
     awslambda = stack.client("lambda")
     for logical_id, module in {"ValidateRunFunction": "validate_run", "CheckStageFunction": "check_stage",
                                "PublishRunFunction": "publish_run"}.items():

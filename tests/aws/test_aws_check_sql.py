@@ -7,8 +7,8 @@ DuckDB over a real run (the last test here, and the local pipeline's suite).
 import pytest
 import sqlglot
 
+from stedi.catalogue import CONSENT_SCOPES, STAGES, TABLES
 from stedi.checks import CHECKS
-from stedi.stages import CONSENT_SCOPES, STAGE_TABLES, STAGES
 
 QUERIES = [
     pytest.param(stage, check, sql, scope, id=f"{check.table}.{check.name}.{part}[{scope}]")
@@ -25,7 +25,7 @@ def test_check_sql_parses_as_trino(stage, check, sql, scope):
     assert isinstance(tree, sqlglot.exp.Select)
 
 
-@pytest.mark.parametrize("table", [table for tables in STAGE_TABLES.values() for table in tables])
+@pytest.mark.parametrize("table", TABLES)
 def test_row_count_queries_parse_as_trino(table):
     sqlglot.parse_one(f"SELECT count(*) FROM {table}", read="trino", error_level=sqlglot.ErrorLevel.RAISE)
 

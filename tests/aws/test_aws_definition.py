@@ -1,76 +1,56 @@
-"""The state machine, the template and the Glue scripts agree with stedi.stages and stedi.checks.
+"""Properties of the deployment: template.yaml as written, and the state machine it deploys.
 
-The local run takes its stage order from stedi.stages and its checks from
-stedi.checks; these tests make the AWS deployment fail to build whenever its
-definition drifts from them. That each check step runs exactly the checks of
-stedi.checks is shown by executing the definition (test_aws_state_machine).
+The state machine is generated from stedi.catalogue (stedi/aws/state_machine.py),
+so its stage order and steps cannot drift from the local run; these tests check
+what generation does not guarantee: that the hand-written template matches the
+definition and the catalogue, and how failures are retried and routed. What the
+definition does when run is shown by executing it (test_aws_state_machine).
 """
 
 import re
 
 from aws_template import REPO, all_states, load_definition, load_template, main_path, resources_of_type
 
-from stedi.engines import glue_script
-from stedi.stages import SOURCES, STAGE_TABLES, STAGES
+from stedi.catalogue import LANDING_SOURCES, SOURCES
 
-CHECK_FUNCTION = "${CheckStageFunctionArn}"
 GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
+CRAWLER_START = "arn:aws:states:::aws-sdk:glue:startCrawler"
 
 
-def stage_of_job_placeholder(template: dict) -> dict[str, str]:
-    """"${XJob}" -> the stage whose script that Glue job runs."""
+def substituted_resources(template: dict, placeholders: set[str]) -> set[str]:
+    """The template resources that the definition's "${X}" placeholders are substituted by."""
     substitutions = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
+    return {substitutions[placeholder[2:-1]]["Ref"] for placeholder in placeholders}
+
+
+def test_every_job_step_runs_the_one_glue_job_on_the_generated_script():
+    template, states = load_template(), all_states(load_definition()["States"])
+    job_names = {state["Parameters"]["JobName"] for state in states.values() if state.get("Resource") == GLUE_SYNC}
     jobs = resources_of_type(template, "AWS::Glue::Job")
-    mapping = {}
-    for key, value in substitutions.items():
-        if isinstance(value, dict) and value.get("Ref") in jobs:
-            script = jobs[value["Ref"]]["Properties"]["Command"]["ScriptLocation"]
-            mapping["${%s}" % key] = re.fullmatch(r"glue_scripts/(\w+)\.py", script)[1]
-    return mapping
+    assert substituted_resources(template, job_names) == set(jobs) == {"StageJob"}
+    assert jobs["StageJob"]["Properties"]["Command"]["ScriptLocation"] == "glue_scripts/stedi_stage.py"
 
 
-def test_the_state_machine_runs_the_stages_in_order_each_job_followed_by_its_checks():
-    definition, template = load_definition(), load_template()
-    stage_of = stage_of_job_placeholder(template)
-    states = definition["States"]
-    path = main_path(definition)
-
-    job_steps = [name for name in path if states[name].get("Resource") == GLUE_SYNC]
-    assert [stage_of[states[name]["Parameters"]["JobName"]] for name in job_steps] == list(STAGES)
-    for name in job_steps:
-        stage = stage_of[states[name]["Parameters"]["JobName"]]
-        check = states[states[name]["Next"]]
-        assert check["Parameters"]["FunctionName"] == CHECK_FUNCTION
-        assert check["Parameters"]["Payload"]["stage"] == stage
-    check_steps = [name for name in path if states[name].get("Parameters", {}).get("FunctionName") == CHECK_FUNCTION]
-    assert len(check_steps) == len(STAGES)
-    assert path[:2] == ["Validate input", "Crawl landing zones"]
-    assert path[-2:] == ["Publish run", "Published"]
+def glue_permissions(template: dict) -> dict[str, set[str]]:
+    """Glue action -> the resources (logical ids) the state machine's role may call it on."""
+    allowed = {}
+    for policy in template["Resources"]["Pipeline"]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []):
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in statement["Action"]:
+                allowed[action] = {re.search(r"/\$\{(\w+)\}$", resource["Sub"])[1] for resource in resources}
+    return allowed
 
 
-class RecordingSpark:
-    def __init__(self):
-        self.statements = []
-
-    def sql(self, statement):
-        self.statements.append(statement)
-
-
-def test_every_stage_script_is_a_glue_job_and_registers_the_tables_of_its_stage():
-    template = load_template()
-    jobs = resources_of_type(template, "AWS::Glue::Job").values()
-    scripts = {job["Properties"]["Command"]["ScriptLocation"] for job in jobs}
-    assert scripts == {f"glue_scripts/{stage}.py" for stage in STAGES}
-    for stage in STAGES:
-        script = glue_script(stage)
-        assert script.WRITES == STAGE_TABLES[stage]
-
-        fake_spark = RecordingSpark()
-        script.register_tables(fake_spark, "stedi_staging", "s3://lake/runs/r1")
-        statements = fake_spark.statements
-        for table in STAGE_TABLES[stage]:
-            assert (f"CREATE TABLE `stedi_staging`.`{table}` USING PARQUET LOCATION 's3://lake/runs/r1/{table}'"
-                    in statements)
+def test_the_state_machine_may_use_exactly_the_crawlers_and_the_job_it_runs():
+    template, states = load_template(), all_states(load_definition()["States"])
+    allowed = glue_permissions(template)
+    jobs = {state["Parameters"]["JobName"] for state in states.values() if state.get("Resource") == GLUE_SYNC}
+    for action in ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"):
+        assert allowed[action] == substituted_resources(template, jobs), action
+    crawlers = {state["Parameters"]["Name"] for state in states.values() if state.get("Resource") == CRAWLER_START}
+    for action in ("glue:StartCrawler", "glue:GetCrawler"):
+        assert allowed[action] == substituted_resources(template, crawlers), action
 
 
 def test_glue_jobs_are_sized_and_bounded():
@@ -82,6 +62,9 @@ def test_glue_jobs_are_sized_and_bounded():
         assert properties["Timeout"] == {"Ref": "GlueJobTimeoutMinutes"}
         assert properties["DefaultArguments"]["--staging_database"] == {"Ref": "StagingDatabase"}
         assert properties["DefaultArguments"]["--enable-glue-datacatalog"] == "true"
+        # A failed job run fails the run at its stage; it is never rerun by Glue itself.
+        assert properties["MaxRetries"] == 0, name
+        assert properties["ExecutionProperty"] == {"MaxConcurrentRuns": 1}, name
     assert load_template()["Parameters"]["GlueWorkers"]["Default"] == 2
 
 
@@ -126,7 +109,6 @@ def test_every_failure_goes_through_the_one_notify_step_to_the_one_fail_state():
 
 def test_crawl_polling_is_bounded_and_checks_the_last_crawl_status():
     crawl = load_definition()["States"]["Crawl landing zones"]
-    assert len(crawl["Branches"]) == len(SOURCES)
     for branch in crawl["Branches"]:
         states = branch["States"]
         choices = [state for state in states.values() if state["Type"] == "Choice"]
@@ -156,12 +138,13 @@ def test_crawlers_name_each_landing_table_and_never_retype_it():
 def test_raw_landing_tables_of_the_checks_exist_for_every_source():
     tables = resources_of_type(load_template(), "AWS::Glue::Table")
     raw = {table["Properties"]["TableInput"]["Name"]: table["Properties"] for table in tables.values()}
-    assert set(raw) == {f"{source}_raw" for source in SOURCES}
-    for name, properties in raw.items():
+    assert set(raw) == {source.raw_table for source in LANDING_SOURCES}
+    for source in LANDING_SOURCES:
+        properties = raw[source.raw_table]
         assert properties["DatabaseName"] == {"Ref": "StagingDatabase"}
         descriptor = properties["TableInput"]["StorageDescriptor"]
         assert descriptor["Columns"] == [{"Name": "line", "Type": "string"}]
-        assert descriptor["Location"]["Sub"] == "s3://${LakeBucket}/%s/landing/" % name.removesuffix("_raw")
+        assert descriptor["Location"]["Sub"] == "s3://${LakeBucket}/%s/" % source.landing_folder
 
 
 def test_no_wildcard_resource_where_the_arn_is_known():

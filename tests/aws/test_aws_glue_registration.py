@@ -1,15 +1,85 @@
-"""The catalog registration the Glue scripts do on AWS (--staging_database), run by local Spark.
+"""The Glue job script (glue_scripts/stedi_stage.py) as the deployment starts it, and its catalog registration.
 
-On Glue the same statements go to the Glue Data Catalog; here they go to
-Spark's own catalog, which shows that they are valid Spark SQL, that the
-registered tables read exactly what the stage wrote, and that registering a
-later run repoints them.
+The script is stedi/runner.py with the stages' SQL appended (`make generate`).
+Here it is started with the arguments the state machine and the template give
+it, and its registration (--staging_database) runs on local Spark: on Glue the
+same statements go to the Glue Data Catalog, here to Spark's own catalog,
+which shows that they are valid Spark SQL, that the registered tables read
+exactly what the stage wrote, and that registering a later run repoints them.
 """
 
-import pytest
+import importlib.util
+import sys
 
-from stedi.engines import glue_script
-from stedi.stages import STAGE_TABLES
+import pytest
+from aws_template import REPO, load_definition, load_template
+
+from stedi.catalogue import STAGE, STAGE_LIST, TYPED
+
+GLUE_SCRIPT = REPO / "glue_scripts" / "stedi_stage.py"
+BUCKET, RUN = "stedi-lake", {"staging": "s3://stedi-lake/runs/run-1", "consent_scope": "customer"}
+
+
+@pytest.fixture(scope="module")
+def script():
+    """The generated script, imported as a module (its `main` only runs as __main__)."""
+    spec = importlib.util.spec_from_file_location("stedi_stage_glue_script", GLUE_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def glue_argv(stage: str) -> list[str]:
+    """sys.argv of the job run the state machine starts for `stage`, as Glue passes it to the script."""
+    arguments = {"--JOB_ID": "j_1", "--JOB_RUN_ID": "jr_1", "--JOB_NAME": "stedi-stage"}  # Glue's own
+    job = load_template()["Resources"]["StageJob"]["Properties"]
+    for key, value in job["DefaultArguments"].items():
+        arguments[key] = "stedi_staging" if value == {"Ref": "StagingDatabase"} else value
+    state = load_definition()["States"][f"Run {stage} job"]
+    for key, value in state["Parameters"]["Arguments"].items():
+        if key.endswith(".$"):  # a path into the execution's state, where the run is under $.run
+            key, value = key.removesuffix(".$"), RUN[value.removeprefix("$.run.")]
+        arguments[key] = value.replace("${LakeBucket}", BUCKET)
+    return ["stedi_stage.py", *(item for pair in arguments.items() for item in pair)]
+
+
+class RecordingSpark:
+    def __init__(self):
+        self.statements = []
+
+    def sql(self, statement):
+        self.statements.append(statement)
+
+
+@pytest.mark.parametrize("stage", [stage.name for stage in STAGE_LIST])
+def test_the_job_runs_and_registers_the_stage_the_state_machine_names(script, stage, monkeypatch):
+    import pyspark.sql
+
+    spark, runs = RecordingSpark(), []
+
+    class Session:  # main's `SparkSession.builder.getOrCreate()`
+        builder = type("Builder", (), {"getOrCreate": staticmethod(lambda: spark)})
+
+    monkeypatch.setattr(pyspark.sql, "SparkSession", Session)
+    monkeypatch.setattr(script, "run_stage", lambda _, job, **where: runs.append((job, where)))
+    monkeypatch.setattr(sys, "argv", glue_argv(stage))
+
+    script.main(script.JOBS, script.CONSENT_SCOPES)
+
+    [(job, where)] = runs
+    assert job.name == stage
+    assert where["staging"] == RUN["staging"]
+    if STAGE[stage].kind == TYPED:
+        assert where["lake"] == f"s3://{BUCKET}"
+    else:
+        assert where["consent_scope"] == RUN["consent_scope"]
+    # The tables the check Lambda looks for in the staging database, each at this run's prefix.
+    assert spark.statements == [
+        statement for table in STAGE[stage].tables for statement in (
+            f"DROP TABLE IF EXISTS `stedi_staging`.`{table}`",
+            f"CREATE TABLE `stedi_staging`.`{table}` USING PARQUET LOCATION '{RUN['staging']}/{table}'")]
 
 
 @pytest.fixture(scope="module")
@@ -27,24 +97,24 @@ def spark(tmp_path_factory):
         session.stop()
 
 
-def test_registered_tables_read_what_the_stage_wrote_and_follow_the_latest_run(spark, tmp_path):
-    script = glue_script("customer_trusted")  # every script has the same register_tables
+@pytest.mark.spark
+def test_registered_tables_read_what_the_stage_wrote_and_follow_the_latest_run(script, spark, tmp_path):
+    tables = script.JOBS["customer_trusted"].tables
     spark.sql("CREATE DATABASE IF NOT EXISTS stedi_staging")
     written = {}
     for run_number, run_id in enumerate(("run-1", "run-2"), start=1):
         staging = tmp_path / "runs" / run_id
         # What the stage writes, in miniature: a few rows per table, a different number per run.
-        rows = {table: run_number * (index + 1) for index, table in enumerate(script.WRITES)}
+        rows = {table: run_number * (index + 1) for index, table in enumerate(tables)}
         written[run_id] = rows
         for table, count in rows.items():
             spark.range(count).selectExpr("id", "'x' AS line").write.parquet(str(staging / table))
-        script.register_tables(spark, "stedi_staging", str(staging))
+        script.register_tables(spark, "stedi_staging", str(staging), tables)
         for table, count in rows.items():
             assert spark.sql(f"SELECT count(*) FROM stedi_staging.{table}").first()[0] == count, table
             details = spark.sql(f"DESCRIBE TABLE EXTENDED stedi_staging.{table}")
             location = details.where("col_name = 'Location'").first().data_type
             assert location.rstrip("/").endswith(f"runs/{run_id}/{table}")
-    assert script.WRITES == STAGE_TABLES["customer_trusted"]
     # Repointing dropped run-1's registration, never its files: the tables are external.
-    for table in script.WRITES:
+    for table in tables:
         assert spark.read.parquet(str(tmp_path / "runs" / "run-1" / table)).count() == written["run-1"][table]

@@ -24,9 +24,9 @@ from stedi.aws.audit import StagedTableMissing
 from stedi.aws.publish import MANIFEST_KEY, publish_run
 from stedi.aws.run_input import InvalidRunInput, RunInput, validate_run_input
 from stedi.aws.settings import Settings
+from stedi.catalogue import STAGE, STAGES, TABLES
 from stedi.checks import CHECKS, Between, CheckFailed, EqualsQuery, SuppliedCount, Zero
 from stedi.lake import KEEP_PUBLISHED
-from stedi.stages import STAGE_TABLES, STAGES, TABLES, filtered_table
 
 # A handler that fails before measuring anything has no metrics to flush; Powertools warns, rightly.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -62,7 +62,7 @@ def answers(stage: str, rows: int = 5, overrides: dict[str, list] | None = None)
     `overrides` maps a check name to the answers of its queries (two for an EqualsQuery check).
     """
     overrides = overrides or {}
-    result = [rows for table in STAGE_TABLES[stage] if table != filtered_table(stage)]
+    result = [rows] * len(STAGE[stage].record_tables)
     for check in CHECKS[stage]:
         if isinstance(check.expect, SuppliedCount):
             continue  # skipped: no count supplied
@@ -95,7 +95,7 @@ def test_check_stage_passes_on_moto_athena_results_and_reports_counts(aws, stage
     queue_athena_results(answers(stage, rows=5))
     summary = check_stage(stage, run_state())
     assert summary["stage"] == stage and summary["checks_failed"] == 0
-    assert summary["rows"] == {table: 5 for table in STAGE_TABLES[stage] if table != filtered_table(stage)}
+    assert summary["rows"] == {table: 5 for table in STAGE[stage].record_tables}
     assert summary["checks_passed"] == sum(not isinstance(c.expect, SuppliedCount) for c in CHECKS[stage])
 
 
@@ -190,7 +190,7 @@ def stage_everything(run_id: str) -> RunInput:
 
 
 def publish(run: RunInput):
-    summaries = {stage: {"rows": {STAGE_TABLES[stage][0]: 1}, "checks_passed": 2, "checks_skipped": 1}
+    summaries = {stage: {"rows": {STAGE[stage].tables[0]: 1}, "checks_passed": 2, "checks_skipped": 1}
                  for stage in STAGES}
     return publish_run(boto3.client("glue", region_name=REGION), boto3.client("s3", region_name=REGION),
                        bucket=BUCKET, staging_database=STAGING_DB, published_database=PUBLISHED_DB,

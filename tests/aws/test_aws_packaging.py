@@ -18,11 +18,12 @@ import pytest
 import yaml
 from aws_template import REPO, TemplateLoader
 
-from stedi.stages import STAGES
+pytestmark = pytest.mark.aws_tools
 
 SAM_BIN = REPO / ".venv-sam" / "bin"
 ASL_VALIDATOR = REPO / "node_modules" / ".bin" / "asl-validator"
 ASL = REPO / "statemachine" / "pipeline.asl.json"
+GLUE_SCRIPT = REPO / "glue_scripts" / "stedi_stage.py"
 OFFLINE_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0", "AWS_ACCESS_KEY_ID": "testing",
                "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -77,16 +78,15 @@ def built_template(build_dir: Path) -> dict:
     return yaml.load((build_dir / "template.yaml").read_text(), Loader=TemplateLoader)
 
 
-def test_sam_build_points_every_glue_job_at_its_script(built):
-    jobs = {name: resource["Properties"] for name, resource in built_template(built)["Resources"].items()
-            if resource["Type"] == "AWS::Glue::Job"}
-    scripts = {(built / job["Command"]["ScriptLocation"]).resolve() for job in jobs.values()}
-    assert scripts == {REPO / "glue_scripts" / f"{stage}.py" for stage in STAGES}
+def test_sam_build_points_the_glue_job_at_its_script(built):
+    jobs = [resource["Properties"] for resource in built_template(built)["Resources"].values()
+            if resource["Type"] == "AWS::Glue::Job"]
+    assert [(built / job["Command"]["ScriptLocation"]).resolve() for job in jobs] == [GLUE_SCRIPT]
 
 
 def test_the_layer_holds_the_stedi_modules_and_powertools_but_not_the_runtime_sdk(built):
     layer = built / "StediLayer" / "python"
-    for module in ("stedi/stages.py", "stedi/checks.py", "stedi/lake.py", "stedi/aws/audit.py",
+    for module in ("stedi/catalogue.py", "stedi/checks.py", "stedi/lake.py", "stedi/aws/audit.py",
                    "aws_lambda_powertools", "aws_xray_sdk"):
         assert (layer / module).exists(), module
     for absent in ("botocore", "boto3", "duckdb", "pyspark", "stedi/pipeline.py"):
@@ -131,7 +131,7 @@ def moto_server():
         server.wait(timeout=10)
 
 
-def test_sam_package_uploads_every_glue_script(built, moto_server, tmp_path):
+def test_sam_package_uploads_the_glue_script(built, moto_server, tmp_path):
     bucket = "stedi-artifacts"
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -150,8 +150,7 @@ def test_sam_package_uploads_every_glue_script(built, moto_server, tmp_path):
             assert location.startswith(f"s3://{bucket}/"), location
             key = location.removeprefix(f"s3://{bucket}/")
             uploaded[location] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    scripts = {(REPO / "glue_scripts" / f"{stage}.py").read_bytes() for stage in STAGES}
-    assert set(uploaded.values()) == scripts
+    assert list(uploaded.values()) == [GLUE_SCRIPT.read_bytes()]
     for resource in resources.values():
         if resource["Type"] == "AWS::Serverless::Function":
             assert resource["Properties"]["CodeUri"].startswith(f"s3://{bucket}/")

@@ -1,17 +1,18 @@
 """The real state machine definition, executed by moto with the real handlers in-process.
 
 Each test runs statemachine/pipeline.asl.json from the start: validation,
-three crawls, six Glue jobs each followed by its checks on (moto's) Athena,
-publishing, and on any failure the one notify step and the Fail state.
+three crawls, a run of the Glue job per stage, each followed by its checks on
+(moto's) Athena, publishing, and on any failure the one notify step and the
+Fail state.
 """
 
 import json
 
 import pytest
-from aws_fakes import BUCKET, PUBLISHED_DB, STAGING_DB, WORKGROUP
+from aws_fakes import BUCKET, PUBLISHED_DB, STAGE_JOB, STAGING_DB, WORKGROUP
 
+from stedi.catalogue import STAGES, TABLES
 from stedi.checks import CHECKS, EqualsQuery
-from stedi.stages import STAGES, TABLES
 
 
 def states_entered(execution) -> list[str]:
@@ -20,13 +21,14 @@ def states_entered(execution) -> list[str]:
 
 
 def glue_job_arguments(execution) -> dict[str, dict]:
-    """Stage -> the arguments its Glue job was started with."""
+    """Stage (its --stage argument) -> the arguments the one Glue job was started with for it."""
     arguments = {}
     for event in execution["history"]:
         details = event.get("taskScheduledEventDetails")
         if details and details["resourceType"] == "glue":
             parameters = json.loads(details["parameters"])
-            arguments[parameters["JobName"].removeprefix("stedi-")] = parameters["Arguments"]
+            assert parameters["JobName"] == STAGE_JOB
+            arguments[parameters["Arguments"]["--stage"]] = parameters["Arguments"]
     return arguments
 
 
@@ -54,9 +56,11 @@ def test_happy_path_runs_every_stage_checks_it_on_athena_and_publishes(stack):
 
     arguments = glue_job_arguments(execution)
     assert list(arguments) == list(STAGES)
-    assert arguments["landing"] == {"--lake": f"s3://{BUCKET}", "--staging": f"s3://{BUCKET}/runs/run-ok"}
+    assert arguments["landing"] == {"--stage": "landing", "--lake": f"s3://{BUCKET}",
+                                    "--staging": f"s3://{BUCKET}/runs/run-ok"}
     for stage in STAGES[1:]:
-        assert arguments[stage] == {"--staging": f"s3://{BUCKET}/runs/run-ok", "--consent_scope": "customer"}
+        assert arguments[stage] == {"--stage": stage, "--staging": f"s3://{BUCKET}/runs/run-ok",
+                                    "--consent_scope": "customer"}
 
     # Every check of stedi.checks ran, rendered with the run's scope, in the staging database.
     issued = [query["sql"] for query in stack.queries]

@@ -11,7 +11,7 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from stedi.aws.trigger import NotAnUpload, PipelineState, decide, execution_name, parse_upload, start_run
-from stedi.stages import SOURCES
+from stedi.catalogue import LANDING_SOURCES, SOURCES
 
 STARTER_UPLOAD = (
     [f"customer/landing/customer-{n}.json" for n in range(1, 4)]
@@ -60,9 +60,9 @@ def test_the_rule_ignores_everything_else(event):
     assert not EventPattern.load(upload_rule_pattern()).matches_event(event)
 
 
-def test_the_rule_covers_exactly_the_sources_of_stedi_stages():
+def test_the_rule_covers_exactly_the_sources_of_the_catalogue():
     keys = load_template()["Resources"]["UploadRule"]["Properties"]["EventPattern"]["detail"]["object"]["key"]
-    assert keys == [{"prefix": f"{source}/landing/"} for source in SOURCES]
+    assert keys == [{"prefix": f"{source.landing_folder}/"} for source in LANDING_SOURCES]
 
 
 @pytest.mark.parametrize("key", ["customer/landing/.hidden", "customer/landing/_SUCCESS",

@@ -1,0 +1,220 @@
+"""The pipeline's catalogue: sources, their landing schemas, the stages and the tables.
+
+This is the one home of these facts. Everything else reads them from here:
+the engines, the checks, the command line, the benchmarks, the code
+generator (which writes the Glue job script and the state machine) and the
+Lambda functions. The stage order is not listed anywhere: it follows from
+what each stage reads and writes.
+
+Each stage's own logic is one SQL statement per output, in stedi/sql/spark/
+(see `Stage.statements`). Standard library only: the check Lambda ships this
+module and the Glue job script embeds what it needs of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Field(NamedTuple):
+    name: str
+    type: str  # a Spark SQL type: STRING, BIGINT, INT, DOUBLE
+    required: bool
+
+
+@dataclass(frozen=True)
+class Source:
+    """An upload stream: JSON lines under <lake>/<name>/landing/, typed by `fields`, never inferred."""
+
+    name: str
+    fields: tuple[Field, ...]
+
+    @property
+    def landing_folder(self) -> str:
+        """Where its uploads land, relative to the lake (a folder, or a prefix of the S3 bucket)."""
+        return f"{self.name}/landing"
+
+    @property
+    def reject_reasons(self) -> tuple[str, ...]:
+        """Every reason the landing stage can give for rejecting one of the source's lines."""
+        return (MALFORMED_JSON, *(missing_field(f.name) for f in self.fields if f.required),
+                *(wrong_type(f.name) for f in self.fields))
+
+    @property
+    def raw_table(self) -> str:
+        """Every line of the source's landing files, one row each (what the landing checks count)."""
+        return f"{self.name}_raw"
+
+    @property
+    def landing_table(self) -> str:
+        return f"{self.name}_landing"
+
+    @property
+    def rejected_table(self) -> str:
+        return f"{self.name}_rejected"
+
+
+def _fields(*spec: tuple[str, str, bool]) -> tuple[Field, ...]:
+    return tuple(Field(*field) for field in spec)
+
+
+LANDING_SOURCES: tuple[Source, ...] = (
+    Source("customer", _fields(
+        ("customerName", "STRING", False),
+        ("email", "STRING", True),
+        ("phone", "STRING", False),
+        ("birthDay", "STRING", False),
+        ("serialNumber", "STRING", True),
+        ("registrationDate", "BIGINT", False),
+        ("lastUpdateDate", "BIGINT", True),
+        ("shareWithResearchAsOfDate", "BIGINT", False),
+        ("shareWithPublicAsOfDate", "BIGINT", False),
+        ("shareWithFriendsAsOfDate", "BIGINT", False),
+    )),
+    Source("accelerometer", _fields(
+        ("user", "STRING", True),
+        ("timestamp", "BIGINT", True),
+        ("x", "DOUBLE", True),
+        ("y", "DOUBLE", True),
+        ("z", "DOUBLE", True),
+    )),
+    Source("step_trainer", _fields(
+        ("sensorReadingTime", "BIGINT", True),
+        ("serialNumber", "STRING", True),
+        ("distanceFromObject", "INT", True),
+    )),
+)
+SOURCE: dict[str, Source] = {source.name: source for source in LANDING_SOURCES}
+SOURCES: tuple[str, ...] = tuple(SOURCE)
+
+# Why a landing line is rejected. The first problem found, in schema order, is the reason given.
+MALFORMED_JSON = "malformed_json"  # the line is not one JSON object
+
+
+def missing_field(field: str) -> str:
+    """A required key is absent or null (or, for a string, blank)."""
+    return f"missing_field:{field}"
+
+
+def wrong_type(field: str) -> str:
+    """A value does not fit the field's type."""
+    return f"wrong_type:{field}"
+
+
+# How an engine splits the rows of a stage's statement into its tables:
+TYPED = "typed"  # landing: rows with a `reason` -> <source>_rejected, the rest -> <source>_landing
+FILTERING = "filtering"  # rows with a `filtered_by` rule -> counted per rule in <stage>_filtered, the rest -> <stage>
+PLAIN = "plain"  # every row -> <stage>
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One Glue job, one local engine step, one named state in the state machine."""
+
+    name: str
+    summary: str  # one line, for the Glue job, the state machine and the README
+    kind: str  # TYPED, FILTERING or PLAIN
+    reads: tuple[str, ...]  # tables written by earlier stages (or a source's raw lines, for landing)
+    rules: tuple[str, ...] = ()  # a FILTERING stage's named rules, each a value of `filtered_by`
+
+    @property
+    def filtered_table(self) -> str | None:
+        """Per rule, how many input records the stage left out; None for a stage that filters nothing."""
+        return f"{self.name}_filtered" if self.kind == FILTERING else None
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the stage writes."""
+        if self.kind == TYPED:
+            return tuple(table for source in self.sources for table in (source.landing_table, source.rejected_table))
+        return (self.name, self.filtered_table) if self.filtered_table else (self.name,)
+
+    @property
+    def record_tables(self) -> tuple[str, ...]:
+        """The tables that hold records (every table but the per-rule counts): what row counts count."""
+        return tuple(table for table in self.tables if table != self.filtered_table)
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """For the landing stage, the sources it types."""
+        return tuple(SOURCE[raw.removesuffix("_raw")] for raw in self.reads) if self.kind == TYPED else ()
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        """The names of the stage's SQL files: one per source for landing, else one named after the stage."""
+        if self.kind == TYPED:
+            return tuple(f"landing_{source.name}" for source in self.sources)
+        return (self.name,)
+
+
+# In no particular order: `ordered` derives the order from what each stage reads.
+_STAGES = (
+    Stage("customer_curated", "trusted customers who have trusted accelerometer data", FILTERING,
+          reads=("customer_trusted", "accelerometer_trusted"),
+          rules=("no_trusted_readings",)),
+    Stage("machine_learning_curated",
+          "each trusted step trainer reading with its owner's phone readings at the same instant, "
+          "without personal data", PLAIN,
+          reads=("customer_curated", "step_trainer_trusted", "accelerometer_trusted")),
+    Stage("landing", "type the raw uploads, rejecting each line that does not fit its schema", TYPED,
+          reads=tuple(source.raw_table for source in LANDING_SOURCES)),
+    Stage("step_trainer_trusted", "step trainer readings of curated customers, within the consent scope",
+          FILTERING, reads=("customer_landing", "customer_trusted", "customer_curated", "step_trainer_landing"),
+          rules=("no_parent", "no_consent", "no_trusted_readings", "ambiguous_owner", "before_consent",
+                 "duplicate")),
+    Stage("customer_trusted", "the current record of each customer who consented to research", FILTERING,
+          reads=("customer_landing",), rules=("superseded", "no_consent")),
+    Stage("accelerometer_trusted", "phone readings of consenting customers, within the consent scope", FILTERING,
+          reads=("customer_landing", "customer_trusted", "accelerometer_landing"),
+          rules=("no_parent", "no_consent", "before_consent", "duplicate")),
+)
+
+
+class CatalogueError(Exception):
+    """The stages cannot be ordered: a table nobody writes, or a cycle."""
+
+
+def ordered(stages: tuple[Stage, ...], external: set[str]) -> tuple[Stage, ...]:
+    """The stages in an order where each runs after every stage whose tables it reads.
+
+    `external` are the tables no stage writes (the raw landing lines). Ties are
+    broken by name, so the order never depends on how the stages are listed.
+    """
+    writer = {table: stage.name for stage in stages for table in stage.tables}
+    for stage in stages:
+        unknown = [table for table in stage.reads if table not in writer and table not in external]
+        if unknown:
+            raise CatalogueError(f"stage {stage.name} reads {', '.join(unknown)}, which no stage writes")
+    done: list[Stage] = []
+    waiting = sorted(stages, key=lambda stage: stage.name)
+    while waiting:
+        finished = {stage.name for stage in done}
+        ready = [stage for stage in waiting
+                 if all(table in external or writer[table] in finished for table in stage.reads)]
+        if not ready:
+            raise CatalogueError("stages read each other's tables in a cycle: " + ", ".join(s.name for s in waiting))
+        done.append(ready[0])
+        waiting.remove(ready[0])
+    return tuple(done)
+
+
+STAGE_LIST: tuple[Stage, ...] = ordered(_STAGES, external={source.raw_table for source in LANDING_SOURCES})
+STAGE: dict[str, Stage] = {stage.name: stage for stage in STAGE_LIST}
+STAGES: tuple[str, ...] = tuple(STAGE)
+TABLES: tuple[str, ...] = tuple(table for stage in STAGE_LIST for table in stage.tables)
+FILTERED_TABLES: tuple[str, ...] = tuple(stage.filtered_table for stage in STAGE_LIST if stage.filtered_table)
+RECORD_TABLES: tuple[str, ...] = tuple(table for stage in STAGE_LIST for table in stage.record_tables)
+
+# Consent scope `reading` keeps readings taken at or after the customer's
+# consent date; `customer` keeps every reading of a consenting customer.
+# A stage's SQL refers to the run's scope as :consent_scope.
+CONSENT_SCOPES = ("reading", "customer")
+DEFAULT_CONSENT_SCOPE = "reading"
+
+
+def with_consent_scope(sql: str, consent_scope: str) -> str:
+    """`sql` with :consent_scope as a string literal, for an engine without named parameters."""
+    if consent_scope not in CONSENT_SCOPES:
+        raise ValueError(f"consent scope {consent_scope!r}: choose one of {', '.join(CONSENT_SCOPES)}")
+    return sql.replace(":consent_scope", f"'{consent_scope}'")
