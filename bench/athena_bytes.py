@@ -27,10 +27,10 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from stedi.catalogue import SOURCE, SOURCES, STAGE, STAGES, TABLES
 from stedi.checks import CHECKS, EqualsQuery, SuppliedCount, count
 from stedi.duck import quote
 from stedi.lake import Lake
-from stedi.stages import SOURCES, STAGE_TABLES, STAGES, filtered_table, raw_table
 
 MB = 1024 * 1024
 MINIMUM_BILLED = 10 * MB
@@ -39,7 +39,7 @@ CONSENT_SCOPE = "reading"
 
 def stage_queries(stage: str) -> list[str]:
     """What the check Lambda runs for a stage: row counts, then the checks."""
-    queries = [count(table) for table in STAGE_TABLES[stage] if table != filtered_table(stage)]
+    queries = [count(table) for table in STAGE[stage].record_tables]
     for check in CHECKS[stage]:
         if isinstance(check.expect, SuppliedCount):
             continue
@@ -53,7 +53,7 @@ def table_sizes(con: duckdb.DuckDBPyConnection, lake: Lake, staging: Path) -> tu
     """Per staged table: bytes of each Parquet column, and bytes as JSON lines; raw tables as landed."""
     columns, as_json = {}, {}
     with tempfile.TemporaryDirectory(prefix="stedi-json-") as scratch:
-        for table in (t for tables in STAGE_TABLES.values() for t in tables):
+        for table in TABLES:
             files = quote(staging / table / "*.parquet")
             columns[table] = dict(con.execute(
                 f"SELECT lower(path_in_schema), sum(total_compressed_size) FROM parquet_metadata({files}) "
@@ -64,8 +64,8 @@ def table_sizes(con: duckdb.DuckDBPyConnection, lake: Lake, staging: Path) -> tu
             target.unlink()
     for source in SOURCES:
         landed = sum(f.stat().st_size for f in lake.landing_files(source))
-        columns[raw_table(source)] = {"line": landed}
-        as_json[raw_table(source)] = landed
+        columns[SOURCE[source].raw_table] = {"line": landed}
+        as_json[SOURCE[source].raw_table] = landed
     return columns, as_json
 
 
@@ -87,7 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lake", type=Path, required=True, help="a lake with a published run")
     lake = Lake(parser.parse_args().lake)
-    staging = lake.published_table_dir(STAGES[0]).parent
+    staging = lake.published_staging()
     con = duckdb.connect()
     columns, as_json = table_sizes(con, lake, staging)
 
