@@ -83,7 +83,7 @@ build-StediLayer:
 	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp --python-version 3.11 \
 	  --platform manylinux2014_x86_64 --only-binary=:all: --no-deps -r functions/layer/requirements.txt
 	mkdir -p "$(ARTIFACTS_DIR)/python/stedi/aws"
-	cp stedi/__init__.py stedi/catalogue.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
+	cp stedi/__init__.py stedi/accounting.py stedi/catalogue.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
 	cp stedi/aws/*.py "$(ARTIFACTS_DIR)/python/stedi/aws/"
 
 clean-aws:

@@ -18,6 +18,8 @@ from stedi.catalogue import STAGE, TYPED
 from stedi.checks import CheckResult
 
 CHECK_STATUSES = ("passed", "failed", "skipped")
+# The keys of a stage summary: the state machine passes these on from the check Lambda to the publish Lambda.
+SUMMARY_KEYS = ("stage", "rows", "set_aside", *(f"checks_{status}" for status in CHECK_STATUSES), "check_seconds")
 Rows = Callable[[str], Iterable[tuple[Any, Any]]]  # SQL -> (name, number) rows
 
 

@@ -5,7 +5,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
-from stedi.aws.athena import AthenaScalarQuery
+from stedi.aws.athena import AthenaQuery
 from stedi.aws.audit import audit_stage, verify_staged_tables
 from stedi.aws.run_input import run_input_from_state, validate_stage
 from stedi.aws.settings import Settings
@@ -28,8 +28,8 @@ def handler(event, context):
     run = run_input_from_state(event.get("run"), settings)
     logger.append_keys(stage=stage, run_id=run.run_id)
     verify_staged_tables(glue, settings.staging_database, run.staging, STAGE[stage].tables)
-    query = AthenaScalarQuery(athena, settings.staging_database, settings.athena_workgroup,
-                              timeout_seconds=settings.query_timeout_seconds)
+    query = AthenaQuery(athena, settings.staging_database, settings.athena_workgroup,
+                        timeout_seconds=settings.query_timeout_seconds)
     audit = audit_stage(stage, run, query)
     _record_metrics(audit)
     for result in audit.results:

@@ -26,7 +26,8 @@ def handler(event, context):
     if set(summaries) != set(STAGES):
         raise ValueError(f"publishing needs the checks of every stage, got {sorted(summaries)}")
     result = publish_run(glue, s3, bucket=settings.lake_bucket, staging_database=settings.staging_database,
-                         published_database=settings.published_database, run=run, stage_summaries=summaries)
+                         published_database=settings.published_database, run=run, stage_summaries=summaries,
+                         jobs=event.get("jobs") or {})
     logger.info("published", extra=result)
     metrics.add_metric(name="RunsPublished", unit=MetricUnit.Count, value=1)
     return result

@@ -1,4 +1,4 @@
-"""Run one-number SQL queries on Athena, waiting for each to finish.
+"""Run SQL queries on Athena, waiting for each to finish.
 
 A query goes QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED. Queued and
 running queries are polled with a growing interval; a query still unfinished
@@ -24,8 +24,9 @@ class QueryTimedOut(Exception):
 
 
 @dataclass
-class AthenaScalarQuery:
-    """Callable SQL text -> the single value of the first row, as a number (or None for NULL)."""
+class AthenaQuery:
+    """Callable SQL text -> the single value of the first row, as a number (or None for NULL);
+    `rows(sql)` gives every row instead."""
 
     client: Any  # boto3 Athena client
     database: str
@@ -37,14 +38,25 @@ class AthenaScalarQuery:
     clock: Callable[[], float] = time.monotonic
 
     def __call__(self, sql: str) -> float | int | None:
+        query_id = self._run(sql)
+        rows = self.client.get_query_results(QueryExecutionId=query_id, MaxResults=2)["ResultSet"]["Rows"]
+        return parse_number(rows[1]["Data"][0].get("VarCharValue") if len(rows) > 1 else None)
+
+    def rows(self, sql: str) -> list[tuple[str | None, ...]]:
+        """Every row as text (Athena returns every value as text), without the header row."""
+        query_id = self._run(sql)
+        pages = self.client.get_paginator("get_query_results").paginate(QueryExecutionId=query_id)
+        rows = [row for page in pages for row in page["ResultSet"]["Rows"]]
+        return [tuple(cell.get("VarCharValue") for cell in row["Data"]) for row in rows[1:]]
+
+    def _run(self, sql: str) -> str:
         query_id = self.client.start_query_execution(
             QueryString=sql,
             QueryExecutionContext={"Database": self.database},
             WorkGroup=self.workgroup,
         )["QueryExecutionId"]
         self._wait(query_id, sql)
-        rows = self.client.get_query_results(QueryExecutionId=query_id, MaxResults=2)["ResultSet"]["Rows"]
-        return parse_number(rows[1]["Data"][0].get("VarCharValue") if len(rows) > 1 else None)
+        return query_id
 
     def _wait(self, query_id: str, sql: str) -> None:
         deadline = self.clock() + self.timeout_seconds

@@ -7,14 +7,15 @@ check runs, because a check of an older run's files would pass for the wrong dat
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from stedi.accounting import set_aside, stage_summary
+from stedi.aws.athena import AthenaQuery
 from stedi.aws.run_input import RunInput
 from stedi.catalogue import STAGE
 from stedi.checks import CheckFailed, CheckResult, run_checks
-
-Query = Callable[[str], float | int | None]
 
 
 class StagedTableMissing(Exception):
@@ -26,6 +27,8 @@ class StageAudit:
     stage: str
     rows: dict[str, int]
     results: list[CheckResult]
+    set_aside: dict[str, dict[str, int]]
+    seconds: float
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -35,9 +38,8 @@ class StageAudit:
         return sum(result.status == status for result in self.results)
 
     def summary(self) -> dict[str, Any]:
-        """Small and flat, for the state machine's output."""
-        return {"stage": self.stage, "rows": self.rows, "checks_passed": self.count("passed"),
-                "checks_skipped": self.count("skipped"), "checks_failed": self.count("failed")}
+        """The stage's record, as the local run builds it: the state machine's output and the manifest's input."""
+        return stage_summary(self.stage, self.rows, self.results, self.set_aside, self.seconds)
 
     def raise_for_failures(self) -> None:
         if self.failures:
@@ -63,9 +65,12 @@ def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tup
             raise StagedTableMissing(f"{database}.{table} points at {location}, not this run's {staging_uri}/{table}")
 
 
-def audit_stage(stage: str, run: RunInput, query: Query) -> StageAudit:
-    """Row counts of what the stage wrote, then its checks (as pipeline.Audit does on DuckDB)."""
+def audit_stage(stage: str, run: RunInput, query: AthenaQuery, clock: Callable[[], float] = time.monotonic
+                ) -> StageAudit:
+    """Row counts of what the stage wrote, its checks, what it set aside (as pipeline.Audit does on DuckDB)."""
+    started = clock()
     rows = {table: int(query(f"SELECT count(*) FROM {table}"))
             for table in STAGE[stage].record_tables}
     results = run_checks(stage, query, consent_scope=run.consent_scope, expected_counts=run.expected_counts)
-    return StageAudit(stage, rows, results)
+    aside = set_aside(stage, query.rows)
+    return StageAudit(stage, rows, results, aside, clock() - started)

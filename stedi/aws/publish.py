@@ -11,12 +11,12 @@ as the local lake's manifest does; the staging of any other run is deleted.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Mapping
 
+from stedi.accounting import manifest_entry
 from stedi.aws.audit import table_location, verify_staged_tables
 from stedi.aws.run_input import RunInput
-from stedi.catalogue import TABLES
+from stedi.catalogue import STAGES, TABLES
 from stedi.lake import kept_runs, next_manifest
 
 MANIFEST_KEY = "published.json"
@@ -48,18 +48,13 @@ def _located(descriptor: dict[str, Any], location: str) -> dict[str, Any]:
     return located
 
 
-def manifest_entry(run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What published.json records about the run (the local run records the same figures)."""
-    summaries = list(stage_summaries.values())
-    return {
-        "run_id": run.run_id,
-        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "engine": "glue",
-        "consent_scope": run.consent_scope,
-        "tables": {table: n for summary in summaries for table, n in summary.get("rows", {}).items()},
-        "checks": {status: sum(int(summary.get(f"checks_{status}", 0)) for summary in summaries)
-                   for status in ("passed", "failed", "skipped")},
-    }
+def glue_manifest_entry(run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]],
+                        jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What published.json records about the run: the entry the local run builds, from the check
+    Lambda's stage summaries and each Glue job run's ExecutionTime."""
+    return manifest_entry(run.run_id, "glue", run.consent_scope,
+                          [stage_summaries[stage] for stage in STAGES],
+                          {stage: float(jobs.get(stage, {}).get("seconds", 0)) for stage in STAGES})
 
 
 def read_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
@@ -96,8 +91,9 @@ def _delete_prefix(s3: Any, bucket: str, prefix: str) -> None:
 
 
 def publish_run(glue: Any, s3: Any, *, bucket: str, staging_database: str, published_database: str,
-                run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+                run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]],
+                jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     repoint_published_tables(glue, staging_database, published_database, run)
-    manifest = write_manifest(s3, bucket, manifest_entry(run, stage_summaries))
+    manifest = write_manifest(s3, bucket, glue_manifest_entry(run, stage_summaries, jobs))
     pruned = prune_runs(s3, bucket, keep=kept_runs(manifest))
     return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned)}

@@ -14,6 +14,7 @@ Standard library only: it ships in the Lambda layer with the rest of stedi.aws.
 
 from __future__ import annotations
 
+from stedi.accounting import SUMMARY_KEYS
 from stedi.catalogue import LANDING_SOURCES, STAGE_LIST, TYPED, Source, Stage
 
 # The one Glue job runs every stage, named by its --stage argument.
@@ -159,7 +160,8 @@ def stage_states(stage: Stage, next_state: str) -> dict[str, dict]:
             "Comment": f"Stage {stage.name}: {stage.summary}.",
             "Resource": "arn:aws:states:::glue:startJobRun.sync",
             "Parameters": {"JobName": STAGE_JOB, "Arguments": job_arguments(stage)},
-            "ResultSelector": {"job_run_id.$": "$.Id", "state.$": "$.JobRunState"},
+            # ExecutionTime: the seconds the run used, which the manifest records as the stage's time.
+            "ResultSelector": {"job_run_id.$": "$.Id", "state.$": "$.JobRunState", "seconds.$": "$.ExecutionTime"},
             "ResultPath": f"$.jobs.{stage.name}",
             "Retry": [GLUE_JOB_RETRY],
             "Catch": catch_all(stage.name),
@@ -169,8 +171,7 @@ def stage_states(stage: Stage, next_state: str) -> dict[str, dict]:
             comment="Row counts and the stage's checks on Athena; a failed check (CheckFailed) is never retried.",
             function=CHECK_FUNCTION,
             payload={"stage": stage.name, "run.$": "$.run"},
-            result_selector={f"{key}.$": f"$.Payload.{key}"
-                             for key in ("rows", "checks_passed", "checks_skipped", "checks_failed")},
+            result_selector={f"{key}.$": f"$.Payload.{key}" for key in SUMMARY_KEYS},
             result_path=f"$.checks.{stage.name}",
             failed_at=stage.name,
             next_state=next_state,
@@ -239,7 +240,7 @@ def definition() -> dict:
     states["Publish run"] = lambda_task(
         comment="Every check passed: point the published tables at this run.",
         function="${PublishRunFunctionArn}",
-        payload={"run.$": "$.run", "checks.$": "$.checks"},
+        payload={"run.$": "$.run", "checks.$": "$.checks", "jobs.$": "$.jobs"},
         result_selector={"tables_published.$": "$.Payload.tables_published", "runs_pruned.$": "$.Payload.runs_pruned"},
         result_path="$.published",
         failed_at="publish",

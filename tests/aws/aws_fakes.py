@@ -10,9 +10,10 @@ patches moto where it falls short of AWS (see the notes on offline testing):
 - A run of the Glue job registers the tables of the stage named by its --stage
   argument in the staging database at the run's --staging prefix, as the
   job's script does with --staging_database.
-- Athena answers each query through `answer(sql)` (0 unless a test says
-  otherwise): moto does not run SQL. The SQL itself is tested on DuckDB and
-  with the Trino parser elsewhere.
+- Athena answers each query through `answer(sql)`: moto does not run SQL.
+  By default every count is 0 and nothing is set aside; a test may answer
+  from DuckDB over a local run's staged tables instead. The SQL itself is
+  tested on DuckDB and with the Trino parser elsewhere.
 - Crawls finish at once and report SUCCEEDED; Wait states and retry
   intervals do not really sleep (the intervals asked for are recorded).
 """
@@ -85,7 +86,7 @@ def tiny_zip() -> bytes:
 class FakeStack:
     """The deployed stack in moto. Tests steer it through the attributes below."""
 
-    answer: Callable[[str], object] = lambda sql: 0  # Athena: SQL text -> the one value it returns
+    answer: Callable[[str], object] = field(default=lambda sql: nothing_found(sql))  # Athena: SQL -> a value or rows
     failing_jobs: set[str] = field(default_factory=set)  # stages whose Glue job run ends FAILED
     busy_job_starts: dict[str, int] = field(default_factory=dict)  # stage -> StartJobRun calls refused as busy
     failing_crawlers: set[str] = field(default_factory=set)  # sources whose crawl ends FAILED
@@ -134,7 +135,7 @@ def substituted_definition(substitutions: dict[str, str]) -> str:
 
 
 def patch_moto(monkeypatch, stack: FakeStack) -> None:
-    from moto.athena.models import AthenaBackend, QueryResults
+    from moto.athena.models import AthenaBackend
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.glue.models import FakeCrawler, FakeJob
     from moto.moto_api import state_manager
@@ -229,14 +230,30 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     def start_query_execution(self, query, context, config, workgroup, execution_parameters):
         query_id = original_start_query(self, query, context, config, workgroup, execution_parameters)
         stack.queries.append({"sql": query, "database": (context or {}).get("Database"), "workgroup": workgroup})
-        value = stack.answer(query)
-        self.query_results[query_id] = QueryResults(
-            rows=[{"Data": [{"VarCharValue": "_col0"}]},
-                  {"Data": [{} if value is None else {"VarCharValue": str(value)}]}],
-            column_info=[{"Name": "_col0", "Type": "bigint"}])
+        self.query_results[query_id] = athena_results(stack.answer(query))
         return query_id
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", start_query_execution)
+
+
+def nothing_found(sql: str):
+    """An empty run's answer: every count 0, nothing set aside."""
+    from stedi.accounting import set_aside_queries
+    from stedi.catalogue import STAGES
+
+    return [] if any(sql in set_aside_queries(stage).values() for stage in STAGES) else 0
+
+
+def athena_results(answer):
+    """Athena's result set for an answer: one value, or a list of row tuples. Values come back as text,
+    NULL as a cell without a value, and row 0 is the header."""
+    from moto.athena.models import QueryResults
+
+    rows = answer if isinstance(answer, list) else [(answer,)]
+    width = len(rows[0]) if rows else 1
+    header = {"Data": [{"VarCharValue": f"_col{i}"} for i in range(width)]}
+    cells = [{"Data": [{} if value is None else {"VarCharValue": str(value)} for value in row]} for row in rows]
+    return QueryResults(rows=[header, *cells], column_info=[{"Name": f"_col{i}"} for i in range(width)])
 
 
 def register_staged_tables(stage: str, staging_uri: str) -> None:

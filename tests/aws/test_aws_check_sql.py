@@ -7,6 +7,7 @@ DuckDB over a real run (the last test here, and the local pipeline's suite).
 import pytest
 import sqlglot
 
+from stedi.accounting import set_aside_queries
 from stedi.catalogue import CONSENT_SCOPES, STAGES, TABLES
 from stedi.checks import CHECKS
 
@@ -25,9 +26,10 @@ def test_check_sql_parses_as_trino(stage, check, sql, scope):
     assert isinstance(tree, sqlglot.exp.Select)
 
 
-@pytest.mark.parametrize("table", TABLES)
-def test_row_count_queries_parse_as_trino(table):
-    sqlglot.parse_one(f"SELECT count(*) FROM {table}", read="trino", error_level=sqlglot.ErrorLevel.RAISE)
+@pytest.mark.parametrize("sql", [f"SELECT count(*) FROM {table}" for table in TABLES]
+                         + [sql for stage in STAGES for sql in set_aside_queries(stage).values()])
+def test_row_count_and_set_aside_queries_parse_as_trino(sql):
+    sqlglot.parse_one(sql, read="trino", error_level=sqlglot.ErrorLevel.RAISE)
 
 
 def test_every_check_query_passes_on_duckdb_over_a_generated_run(tmp_path):

@@ -11,21 +11,23 @@ from aws_fakes import (
     STAGING_DB,
     WORKGROUP,
     LambdaContext,
+    athena_results,
     load_handler,
     register_staged_tables,
 )
 from moto import mock_aws
-from moto.athena.models import AthenaBackend, QueryResults, athena_backends
+from moto.athena.models import AthenaBackend, athena_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_api import state_manager
 
-from stedi.aws.athena import AthenaScalarQuery, QueryFailed, QueryTimedOut, parse_number
+from stedi.accounting import set_aside_queries, stage_summary
+from stedi.aws.athena import AthenaQuery, QueryFailed, QueryTimedOut, parse_number
 from stedi.aws.audit import StagedTableMissing
 from stedi.aws.publish import MANIFEST_KEY, publish_run
 from stedi.aws.run_input import InvalidRunInput, RunInput, validate_run_input
 from stedi.aws.settings import Settings
 from stedi.catalogue import STAGE, STAGES, TABLES
-from stedi.checks import CHECKS, Between, CheckFailed, EqualsQuery, SuppliedCount, Zero
+from stedi.checks import CHECKS, Between, CheckFailed, CheckResult, EqualsQuery, SuppliedCount, Zero
 from stedi.lake import KEEP_PUBLISHED
 
 # A handler that fails before measuring anything has no metrics to flush; Powertools warns, rightly.
@@ -48,20 +50,20 @@ def aws():
 
 
 def queue_athena_results(values: list) -> None:
-    """Moto hands these out to queries in the order they start (row 0 is the header)."""
+    """Moto hands these out to queries in the order they start: a value each, or a list of row tuples."""
     backend = athena_backends[DEFAULT_ACCOUNT_ID][REGION]
     for value in values:
-        cell = {} if value is None else {"VarCharValue": str(value)}
-        backend.query_results_queue.append(QueryResults(
-            rows=[{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [cell]}], column_info=[{"Name": "_col0"}]))
+        backend.query_results_queue.append(athena_results(value))
 
 
-def answers(stage: str, rows: int = 5, overrides: dict[str, list] | None = None) -> list:
+def answers(stage: str, rows: int = 5, overrides: dict[str, list] | None = None,
+            set_aside: dict[str, list[tuple]] | None = None) -> list:
     """One answer per query the check Lambda sends for `stage`, in order; every check passes unless overridden.
 
-    `overrides` maps a check name to the answers of its queries (two for an EqualsQuery check).
+    `overrides` maps a check name to the answers of its queries (two for an EqualsQuery check);
+    `set_aside` a source (landing) or stage to its (reason or rule, records) rows.
     """
-    overrides = overrides or {}
+    overrides, set_aside = overrides or {}, set_aside or {}
     result = [rows] * len(STAGE[stage].record_tables)
     for check in CHECKS[stage]:
         if isinstance(check.expect, SuppliedCount):
@@ -75,7 +77,7 @@ def answers(stage: str, rows: int = 5, overrides: dict[str, list] | None = None)
         else:
             assert isinstance(check.expect, Between)
             result.append(check.expect.low)
-    return result
+    return result + [set_aside.get(name, []) for name in set_aside_queries(stage)]
 
 
 def run_state(run_id: str = "run-1", **overrides) -> dict:
@@ -97,6 +99,15 @@ def test_check_stage_passes_on_moto_athena_results_and_reports_counts(aws, stage
     assert summary["stage"] == stage and summary["checks_failed"] == 0
     assert summary["rows"] == {table: 5 for table in STAGE[stage].record_tables}
     assert summary["checks_passed"] == sum(not isinstance(c.expect, SuppliedCount) for c in CHECKS[stage])
+
+
+def test_check_stage_reports_what_the_stage_set_aside(aws):
+    register_staged_tables("landing", f"s3://{BUCKET}/runs/run-1")
+    queue_athena_results(answers("landing", rows=50, set_aside={
+        "customer": [("wrong_type:email", "2"), ("malformed_json", "3")], "step_trainer": [("malformed_json", "1")]}))
+    summary = check_stage("landing", run_state())
+    assert summary["set_aside"] == {"customer": {"malformed_json": 3, "wrong_type:email": 2},
+                                    "accelerometer": {}, "step_trainer": {"malformed_json": 1}}
 
 
 def test_check_stage_raises_check_failed_naming_the_check(aws):
@@ -139,7 +150,7 @@ def test_a_query_is_polled_through_queued_and_running(aws):
     state_manager.set_transition("athena::execution", {"progression": "manual", "times": 2})
     queue_athena_results([42])
     sleeps = []
-    query = AthenaScalarQuery(athena_client(), STAGING_DB, WORKGROUP, sleep=sleeps.append)
+    query = AthenaQuery(athena_client(), STAGING_DB, WORKGROUP, sleep=sleeps.append)
     assert query("SELECT count(*) FROM customer_trusted") == 42
     assert len(sleeps) >= 2 and sleeps == sorted(sleeps)  # polled while QUEUED and RUNNING, backing off
 
@@ -154,7 +165,7 @@ def test_a_failed_query_raises_query_failed(aws, monkeypatch):
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", start_failing)
     with pytest.raises(QueryFailed, match="FAILED"):
-        AthenaScalarQuery(athena_client(), STAGING_DB, WORKGROUP, sleep=lambda s: None)("SELECT 1")
+        AthenaQuery(athena_client(), STAGING_DB, WORKGROUP, sleep=lambda s: None)("SELECT 1")
 
 
 def test_a_query_past_its_deadline_is_stopped(aws):
@@ -164,7 +175,7 @@ def test_a_query_past_its_deadline_is_stopped(aws):
     def sleep(seconds):
         clock[0] += seconds
 
-    query = AthenaScalarQuery(athena_client(), STAGING_DB, WORKGROUP, timeout_seconds=30, sleep=sleep,
+    query = AthenaQuery(athena_client(), STAGING_DB, WORKGROUP, timeout_seconds=30, sleep=sleep,
                               clock=lambda: clock[0])
     with pytest.raises(QueryTimedOut, match="after 30s"):
         query("SELECT count(*) FROM accelerometer_trusted")
@@ -190,11 +201,13 @@ def stage_everything(run_id: str) -> RunInput:
 
 
 def publish(run: RunInput):
-    summaries = {stage: {"rows": {STAGE[stage].tables[0]: 1}, "checks_passed": 2, "checks_skipped": 1}
+    passed, skipped = CheckResult("s", "t", "c", "passed", "0", "0"), CheckResult("s", "t", "c", "skipped", "-", "-")
+    summaries = {stage: stage_summary(stage, {STAGE[stage].tables[0]: 1}, [passed, passed, skipped], {}, 0.5)
                  for stage in STAGES}
+    jobs = {stage: {"job_run_id": "jr", "state": "SUCCEEDED", "seconds": 60} for stage in STAGES}
     return publish_run(boto3.client("glue", region_name=REGION), boto3.client("s3", region_name=REGION),
                        bucket=BUCKET, staging_database=STAGING_DB, published_database=PUBLISHED_DB,
-                       run=run, stage_summaries=summaries)
+                       run=run, stage_summaries=summaries, jobs=jobs)
 
 
 def published(glue) -> dict[str, str]:
@@ -218,6 +231,8 @@ def test_publishing_repoints_every_table_records_the_manifest_and_keeps_the_last
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read())
     assert [entry["run_id"] for entry in [manifest["current"], *manifest["history"]]] == ["run-4", "run-3", "run-2"]
     assert manifest["current"]["checks"] == {"passed": 2 * len(STAGES), "failed": 0, "skipped": len(STAGES)}
+    assert manifest["current"]["stage_seconds"] == {stage: 60.0 for stage in STAGES}
+    assert manifest["current"]["check_seconds"] == {stage: 0.5 for stage in STAGES}
     left = s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/", Delimiter="/")["CommonPrefixes"]
     assert sorted(prefix["Prefix"] for prefix in left) == [f"runs/{r}/" for r in runs[-KEEP_PUBLISHED:]]
 

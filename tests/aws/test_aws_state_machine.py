@@ -9,7 +9,7 @@ Fail state.
 import json
 
 import pytest
-from aws_fakes import BUCKET, PUBLISHED_DB, STAGE_JOB, STAGING_DB, WORKGROUP
+from aws_fakes import BUCKET, PUBLISHED_DB, STAGE_JOB, STAGING_DB, WORKGROUP, nothing_found
 
 from stedi.catalogue import STAGES, TABLES
 from stedi.checks import CHECKS, EqualsQuery
@@ -80,7 +80,8 @@ def test_happy_path_runs_every_stage_checks_it_on_athena_and_publishes(stack):
 
 
 def test_a_failing_check_fails_the_run_naming_stage_and_check_and_publishes_nothing(stack):
-    stack.answer = lambda sql: 3 if sql == "SELECT count(*) - count(DISTINCT email) FROM customer_trusted" else 0
+    duplicate_emails = "SELECT count(*) - count(DISTINCT email) FROM customer_trusted"
+    stack.answer = lambda sql: 3 if sql == duplicate_emails else nothing_found(sql)
     execution = stack.run(name="run-bad-check")
 
     assert execution["status"] == "FAILED"
@@ -170,3 +171,30 @@ def test_invalid_input_fails_the_run_before_any_work(stack, execution_input, pro
     assert execution["error"] == "input: InvalidRunInput"
     assert problem in execution["cause"]
     assert not glue_job_arguments(execution)
+
+
+def test_the_published_manifest_holds_the_figures_a_local_run_records_for_the_same_data(stack, tmp_path):
+    """One function builds the entry for both: Athena answered from DuckDB over a local run's staged tables."""
+    from stedi.generate import generate_lake
+    from stedi.lake import Lake
+    from stedi.pipeline import Audit, run_pipeline
+
+    lake = Lake(tmp_path / "lake")
+    generate_lake(lake.root, scale=0.02, seed=5, dirt=True)
+    local = run_pipeline(lake, consent_scope="customer")
+    assert local.published
+    audit = Audit(lake.snapshot(), local.staging)
+    for stage in STAGES:
+        audit.rows(stage)  # every staged table becomes a view
+    stack.answer = lambda sql: audit.con.execute(sql).fetchall()
+
+    execution = stack.run({"consent_scope": "customer"}, name="run-same-data")
+    audit.close()
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    on_aws = json.loads(stack.client("s3").get_object(Bucket=BUCKET, Key="published.json")["Body"].read())["current"]
+    here = lake.published()["current"]
+    for key in ("consent_scope", "tables", "rejected", "filtered", "checks"):
+        assert on_aws[key] == here[key], key
+    assert sum(map(sum, (counts.values() for counts in here["rejected"].values()))) > 0  # the lake was dirty
+    assert on_aws["engine"] == "glue" and set(on_aws["stage_seconds"]) == set(STAGES)
