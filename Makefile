@@ -40,7 +40,7 @@ test: install-dev java-check aws-tools
 # Everything that needs neither Java, npm nor the SAM CLI: under a minute.
 test-fast: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not spark and not aws_tools"
+	$(BIN)/pytest -n auto --dist worksteal -m "not spark and not aws_tools"
 
 # Rewrite what is derived from stedi/catalogue.py and stedi/sql/spark/: the landing SQL, the DuckDB
 # translations, the Glue job script and the state machine. Commit the result; `make test` checks it.

@@ -23,6 +23,11 @@ SUMMARY_KEYS = ("stage", "rows", "set_aside", *(f"checks_{status}" for status in
 Rows = Callable[[str], Iterable[tuple[Any, Any]]]  # SQL -> (name, number) rows
 
 
+def row_count_queries(stage: str) -> dict[str, str]:
+    """Per table of records a stage writes, the SQL counting its rows."""
+    return {table: f"SELECT count(*) FROM {table}" for table in STAGE[stage].record_tables}
+
+
 def set_aside_queries(stage: str) -> dict[str, str]:
     """Per table that a stage sets records aside in, the SQL giving (reason or rule, records)."""
     definition = STAGE[stage]

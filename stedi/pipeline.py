@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import duckdb
 
 from stedi import duck
-from stedi.accounting import manifest_entry, set_aside, stage_summary
+from stedi.accounting import manifest_entry, row_count_queries, set_aside, stage_summary
 from stedi.catalogue import DEFAULT_CONSENT_SCOPE, LANDING_SOURCES, STAGE, STAGES, TYPED
 from stedi.checks import CheckResult, run_checks
 from stedi.engines import make_engine
@@ -91,7 +91,7 @@ class Audit:
 
     def rows(self, stage: str) -> dict[str, int]:
         duck.view_tables(self.con, self.staging, STAGE[stage].tables)
-        return {table: duck.scalar(self.con, f"SELECT count(*) FROM {table}") for table in STAGE[stage].record_tables}
+        return {table: duck.scalar(self.con, sql) for table, sql in row_count_queries(stage).items()}
 
     def check(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]) -> list[CheckResult]:
         return run_checks(stage, lambda sql: duck.scalar(self.con, sql),

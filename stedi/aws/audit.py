@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from stedi.accounting import set_aside, stage_summary
+from stedi.accounting import row_count_queries, set_aside, stage_summary
 from stedi.aws.athena import AthenaQuery
 from stedi.aws.run_input import RunInput
-from stedi.catalogue import STAGE
 from stedi.checks import CheckFailed, CheckResult, run_checks
 
 
@@ -69,8 +68,7 @@ def audit_stage(stage: str, run: RunInput, query: AthenaQuery, clock: Callable[[
                 ) -> StageAudit:
     """Row counts of what the stage wrote, its checks, what it set aside (as pipeline.Audit does on DuckDB)."""
     started = clock()
-    rows = {table: int(query(f"SELECT count(*) FROM {table}"))
-            for table in STAGE[stage].record_tables}
+    rows = {table: int(query(sql)) for table, sql in row_count_queries(stage).items()}
     results = run_checks(stage, query, consent_scope=run.consent_scope, expected_counts=run.expected_counts)
     aside = set_aside(stage, query.rows)
     return StageAudit(stage, rows, results, aside, clock() - started)

@@ -20,6 +20,7 @@ patches moto where it falls short of AWS (see the notes on offline testing):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import json
@@ -28,6 +29,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import boto3
@@ -134,11 +136,19 @@ def substituted_definition(substitutions: dict[str, str]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed_for_analysis(definition: str):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    return AmazonStateLanguageParser.parse(definition)
+
+
 def patch_moto(monkeypatch, stack: FakeStack) -> None:
     from moto.athena.models import AthenaBackend
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.glue.models import FakeCrawler, FakeJob
     from moto.moto_api import state_manager
+    from moto.stepfunctions.parser import models as stepfunctions_models
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
@@ -146,6 +156,7 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.static_analyser import static_analyser
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
         name = function_name.split(":")[-1]
@@ -166,6 +177,11 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
         return json.dumps(result).encode()
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+    # Creating a state machine parses the definition to validate it, once more per static analyser (about
+    # 0.3 s each); these only read the tree, so one parse per definition serves every test. Each execution
+    # still parses its own.
+    for validating in (stepfunctions_models, static_analyser):
+        monkeypatch.setattr(validating, "AmazonStateLanguageParser", SimpleNamespace(parse=_parsed_for_analysis))
     monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
 
     class NoSleep:

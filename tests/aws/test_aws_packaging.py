@@ -5,7 +5,6 @@ node_modules for asl-validator), which `make test` runs first. A missing tool
 fails these tests: it is not a reason to skip them.
 """
 
-import json
 import os
 import socket
 import subprocess
@@ -54,14 +53,6 @@ def test_sam_validate_lint_passes():
 def test_the_definition_passes_asl_validator():
     result = run([tool(ASL_VALIDATOR), "--json-path", str(ASL)])
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_asl_validator_catches_a_broken_definition(tmp_path):
-    broken = json.loads(ASL.read_text())
-    broken["States"]["Check landing"]["Next"] = "No such state"
-    (tmp_path / "broken.asl.json").write_text(json.dumps(broken))
-    result = run([tool(ASL_VALIDATOR), "--json-path", str(tmp_path / "broken.asl.json")])
-    assert result.returncode != 0
 
 
 @pytest.fixture(scope="module")
