@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from stedi import duck
@@ -69,16 +68,25 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _version() -> str:
-    try:
-        return version("stedi-lakehouse")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
+class _Version(argparse.Action):
+    """--version, looked up only when asked for: importlib.metadata costs every run 50 ms."""
+
+    def __init__(self, **kwargs):
+        super().__init__(nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"stedi {version('stedi-lakehouse')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            print("stedi (not installed)")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="stedi", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"stedi {_version()}")
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, handler, help: str) -> argparse.ArgumentParser:

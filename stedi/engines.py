@@ -84,7 +84,11 @@ class SparkEngine:
                               "(e.g. apt-get install openjdk-17-jre-headless) "
                               "or set JAVA_HOME, or run with --engine duckdb")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        from pyspark.sql import SparkSession
+        try:
+            from pyspark.sql import SparkSession
+        except ModuleNotFoundError:
+            raise EngineError("the Spark engine needs pyspark: pip install 'stedi-lakehouse[spark]' "
+                              "(or run with --engine duckdb)") from None
 
         self.spark = (
             SparkSession.builder.master("local[*]")
@@ -107,7 +111,10 @@ class SparkEngine:
         self.spark.stop()
 
 
-def make_engine(name: str) -> DuckDBEngine | SparkEngine:
+Engine = DuckDBEngine | SparkEngine
+
+
+def make_engine(name: str) -> Engine:
     if name == "duckdb":
         return DuckDBEngine()
     if name == "spark":

@@ -19,7 +19,7 @@ from stedi import duck
 from stedi.accounting import manifest_entry, row_count_queries, set_aside, stage_summary
 from stedi.catalogue import DEFAULT_CONSENT_SCOPE, LANDING_SOURCES, STAGE, STAGES, TYPED
 from stedi.checks import CheckResult, run_checks
-from stedi.engines import make_engine
+from stedi.engines import Engine, make_engine
 from stedi.lake import Lake, Snapshot, new_run_id
 
 
@@ -115,19 +115,19 @@ def run_pipeline(
     landing = lake.snapshot()
     run_id = new_run_id()
     with lake.locked(run_id):
+        runner = make_engine(engine)  # an engine that cannot start leaves nothing behind
         report = RunReport(run_id, engine, consent_scope, lake.new_staging(run_id))
         progress(f"run {run_id}: engine {engine}, consent scope {consent_scope}, lake {lake.root}")
-        _run_stages(report, landing, expected_counts or {}, progress)
+        _run_stages(runner, report, landing, expected_counts or {}, progress)
         if not report.failures:
             lake.publish(report.manifest_entry())
             report.published = True
     return report
 
 
-def _run_stages(report: RunReport, landing: Snapshot, expected_counts: Mapping[str, int],
+def _run_stages(runner: Engine, report: RunReport, landing: Snapshot, expected_counts: Mapping[str, int],
                 progress: Callable[[str], None]) -> None:
     """Run and check each stage in turn; stop at the first stage with a failed check."""
-    runner = make_engine(report.engine)
     audit = Audit(landing, report.staging)
     try:
         for number, stage in enumerate(STAGES, start=1):

@@ -198,3 +198,12 @@ def test_generate_is_deterministic_and_refuses_to_overwrite(tmp_path, capsys):
         assert one.read_bytes() == (tmp_path / "two" / one.relative_to(tmp_path / "one")).read_bytes()
     assert main(["generate", "--lake", str(tmp_path / "one")]) == 2
     assert "already holds files" in capsys.readouterr().err
+
+
+def test_the_spark_engine_without_pyspark_says_what_to_install_and_leaves_nothing(small_lake, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # as if pyspark were not installed
+    monkeypatch.setenv("JAVA_HOME", "/opt/java")  # the Java check passes, so the pyspark check is reached
+    assert main(["run", "--lake", str(small_lake.root), "--engine", "spark"]) == 2
+    assert capsys.readouterr().err == ("stedi: the Spark engine needs pyspark: pip install 'stedi-lakehouse[spark]' "
+                                       "(or run with --engine duckdb)\n")
+    assert not (small_lake.root / "runs").exists() and not small_lake.lock_path.exists()
