@@ -2,9 +2,10 @@
 
 After each stage: its rows per table, what it set aside (lines rejected by
 reason, records filtered by rule), its checks and its seconds; at publish,
-the manifest entry made from every stage's summary. The local pipeline and
-the check and publish Lambdas call these functions, so published.json holds
-the same figures for the same data wherever it was written.
+the manifest entry made from every stage's summary; at the end of every run,
+published or not, its rows of the run history. The local pipeline and the
+check and publish Lambdas call these functions, so published.json and the
+history hold the same figures for the same data wherever they were written.
 
 Standard library only: the Lambda layer ships this module.
 """
@@ -19,7 +20,8 @@ from stedi.checks import CheckResult
 
 CHECK_STATUSES = ("passed", "failed", "skipped")
 # The keys of a stage summary: the state machine passes these on from the check Lambda to the publish Lambda.
-SUMMARY_KEYS = ("stage", "rows", "set_aside", *(f"checks_{status}" for status in CHECK_STATUSES), "check_seconds")
+SUMMARY_KEYS = ("stage", "rows", "set_aside", *(f"checks_{status}" for status in CHECK_STATUSES), "check_seconds",
+                "results")
 Rows = Callable[[str], Iterable[tuple[Any, Any]]]  # SQL -> (name, number) rows
 
 
@@ -55,6 +57,8 @@ def stage_summary(stage: str, rows: Mapping[str, int], results: Iterable[CheckRe
         "set_aside": {name: dict(counts) for name, counts in aside.items()},
         **{f"checks_{status}": sum(r.status == status for r in results) for status in CHECK_STATUSES},
         "check_seconds": round(check_seconds, 3),
+        "results": [{"table": r.table, "check": r.check, "status": r.status, "expected": r.expected,
+                     "actual": r.actual} for r in results],
     }
 
 
@@ -78,3 +82,48 @@ def manifest_entry(run_id: str, engine: str, consent_scope: str, summaries: Iter
         "stage_seconds": {stage: round(float(seconds), 3) for stage, seconds in stage_seconds.items()},
         "check_seconds": {summary["stage"]: summary["check_seconds"] for summary in summaries},
     }
+
+
+# The run history: one row per figure, so that "how did X move over the last runs" is one query.
+#   measure  rows | rejected | filtered | check | stage_seconds | check_seconds
+#   subject  the table (rows, check), source (rejected) or stage (filtered, seconds)
+#   detail   the reason, rule or check name; '' for rows and seconds, and where nothing was set aside
+HISTORY_COLUMNS = {
+    "run_id": "VARCHAR", "finished_at": "VARCHAR", "engine": "VARCHAR", "consent_scope": "VARCHAR",
+    "outcome": "VARCHAR", "stage": "VARCHAR", "measure": "VARCHAR", "subject": "VARCHAR", "detail": "VARCHAR",
+    "value": "DOUBLE", "status": "VARCHAR", "expected": "VARCHAR", "actual": "VARCHAR",
+}
+OUTCOMES = ("published", "failed", "crashed")
+
+
+def history_rows(run_id: str, engine: str, consent_scope: str, outcome: str,
+                 summaries: Iterable[Mapping[str, Any]], stage_seconds: Mapping[str, float]) -> list[dict[str, Any]]:
+    """A run's rows of the history, whatever its outcome: every stage it got through."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome {outcome!r}: one of {', '.join(OUTCOMES)}")
+    finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rows = []
+
+    def add(stage: str, measure: str, subject: str, detail: str = "", value: float | None = None,
+            status: str = "", expected: str = "", actual: str = "") -> None:
+        rows.append({"run_id": run_id, "finished_at": finished_at, "engine": engine, "consent_scope": consent_scope,
+                     "outcome": outcome, "stage": stage, "measure": measure, "subject": subject, "detail": detail,
+                     "value": value, "status": status, "expected": expected, "actual": actual})
+
+    for summary in summaries:
+        stage = summary["stage"]
+        for table, count in summary["rows"].items():
+            add(stage, "rows", table, value=count)
+        measure = "rejected" if STAGE[stage].kind == TYPED else "filtered"
+        for subject, counts in summary["set_aside"].items():
+            if not counts:  # nothing set aside is a figure too: a row with no detail says so
+                add(stage, measure, subject, value=0)
+            for detail, count in counts.items():
+                add(stage, measure, subject, detail, count)
+        for result in summary["results"]:
+            add(stage, "check", result["table"], result["check"], status=result["status"],
+                expected=result["expected"], actual=result["actual"])
+        add(stage, "check_seconds", stage, value=summary["check_seconds"])
+        if stage in stage_seconds:
+            add(stage, "stage_seconds", stage, value=round(float(stage_seconds[stage]), 3))
+    return rows

@@ -26,7 +26,7 @@ from stedi.catalogue import (
 from stedi.checks import CheckFailed
 from stedi.engines import ENGINES, EngineError
 from stedi.lake import Lake, LakeError
-from stedi.pipeline import RunReport, run_pipeline
+from stedi.pipeline import RunReport, run_history, run_pipeline
 
 DEFAULT_LAKE = Path("lake")
 REJECTED_TABLES = {source.rejected_table for source in LANDING_SOURCES}
@@ -112,6 +112,10 @@ def _parser() -> argparse.ArgumentParser:
 
     status = command("status", _status, "the published tables, their rows and the run that wrote them")
     status.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
+
+    history = command("history", _history, "every run, published or not: outcome, checks, rows, set aside, seconds")
+    history.add_argument("--json", action="store_true", help="one JSON object per run, newest first")
+    history.add_argument("--last", type=int, default=20, metavar="N", help="the last N runs (default 20)")
 
     query = command("query", _query, "run SQL (DuckDB) over the published tables, or a run's staging")
     query.add_argument("sql")
@@ -218,6 +222,28 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    runs = run_history(lake, last=args.last)
+    if not runs:
+        raise LakeError(f"no run has been made in {lake.root} yet: run `stedi run --lake {lake.root}`")
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    print(f"{'run':<24} {'outcome':<10} {'engine':<7} {'scope':<9} {'checks':>13} {'rejected':>10} "
+          f"{'filtered':>11} {'seconds':>8}")
+    for run in runs:
+        checks = f"{run['checks']['passed']} ok {run['checks']['failed']} bad"
+        rejected = sum(sum(reasons.values()) for reasons in run["rejected"].values())
+        filtered = sum(sum(rules.values()) for rules in run["filtered"].values())
+        seconds = sum(run["stage_seconds"].values()) + sum(run["check_seconds"].values())
+        print(f"{run['run_id']:<24} {run['outcome']:<10} {run['engine']:<7} {run['consent_scope']:<9} {checks:>13} "
+              f"{rejected:>10,} {filtered:>11,} {seconds:>8.2f}")
+        for failure in run["failures"]:
+            print(f"  FAILED {failure}")
+    return 0
+
+
 def _query(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -227,6 +253,8 @@ def _query(args: argparse.Namespace) -> int:
     staging = lake.run_staging(args.run) if args.run else lake.published_staging()
     con = duckdb.connect()
     duck.view_tables(con, staging, [table for table in TABLES if (staging / table).is_dir()])
+    if any(lake.history_dir.glob("*.parquet")):
+        con.execute(f"CREATE VIEW history AS {duck.parquet_sql(lake.history_dir)}")
     try:
         relation = con.sql(args.sql)
         if relation is None:  # a statement that returns no rows, e.g. SET

@@ -39,6 +39,20 @@ def view_tables(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[
         con.execute(f"CREATE OR REPLACE VIEW {table} AS {parquet_sql(staging / table)}")
 
 
+def write_rows(path: Path, columns: dict[str, str], rows: list[dict]) -> None:
+    """Write rows (dicts keyed by column) as one Parquet file with the given DuckDB column types."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t ({', '.join(f'{name} {sql_type}' for name, sql_type in columns.items())})")
+    if rows:
+        con.executemany(f"INSERT INTO t VALUES ({', '.join('?' for _ in columns)})",
+                        [[row[name] for name in columns] for row in rows])
+    temporary = path.with_suffix(".tmp")
+    con.execute(f"COPY t TO {quote(temporary)} (FORMAT parquet)")
+    con.close()
+    temporary.replace(path)  # readers of the history never see a half-written file
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str):
     row = con.execute(sql).fetchone()
     return None if row is None else row[0]

@@ -3,6 +3,7 @@
     <lake>/<source>/landing/*          uploads, one JSON object per line
     <lake>/runs/<run id>/<table>/      Parquet written by one run (its staging)
     <lake>/published.json              which run each reader sees, and the last few before it
+    <lake>/history/<run id>.parquet    every run's figures, published or not (stedi history)
     <lake>/.stedi-run.lock             held by the run in progress: one run per lake at a time
 
 Publishing is one atomic rename of published.json, so readers see either the
@@ -110,6 +111,11 @@ class Lake:
         if missing:
             raise LakeError("no landing files in " + ", ".join(missing))
         return {SOURCE[source].landing_folder: found for source, found in files.items()}
+
+    @property
+    def history_dir(self) -> Path:
+        """One Parquet file per run, published or not: its checks and record accounting."""
+        return self.root / "history"
 
     @property
     def lock_path(self) -> Path:

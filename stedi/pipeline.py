@@ -16,7 +16,15 @@ from typing import Callable, Mapping
 import duckdb
 
 from stedi import duck
-from stedi.accounting import manifest_entry, row_count_queries, set_aside, stage_summary
+from stedi.accounting import (
+    CHECK_STATUSES,
+    HISTORY_COLUMNS,
+    history_rows,
+    manifest_entry,
+    row_count_queries,
+    set_aside,
+    stage_summary,
+)
 from stedi.catalogue import DEFAULT_CONSENT_SCOPE, LANDING_SOURCES, STAGE, STAGES, TYPED
 from stedi.checks import CheckResult, run_checks
 from stedi.engines import Engine, make_engine
@@ -118,10 +126,18 @@ def run_pipeline(
         runner = make_engine(engine)  # an engine that cannot start leaves nothing behind
         report = RunReport(run_id, engine, consent_scope, lake.new_staging(run_id))
         progress(f"run {run_id}: engine {engine}, consent scope {consent_scope}, lake {lake.root}")
-        _run_stages(runner, report, landing, expected_counts or {}, progress)
-        if not report.failures:
-            lake.publish(report.manifest_entry())
-            report.published = True
+        outcome = "crashed"
+        try:
+            _run_stages(runner, report, landing, expected_counts or {}, progress)
+            if report.failures:
+                outcome = "failed"
+            else:
+                lake.publish(report.manifest_entry())
+                report.published, outcome = True, "published"
+        finally:  # every run leaves its figures in the history, whatever became of it
+            duck.write_rows(lake.history_dir / f"{run_id}.parquet", HISTORY_COLUMNS, history_rows(
+                run_id, engine, consent_scope, outcome, [stage.summary() for stage in report.stages],
+                {stage.stage: stage.seconds for stage in report.stages}))
     return report
 
 
@@ -153,3 +169,36 @@ def _progress_line(number: int, stage: StageReport) -> str:
     verdict = f"{len(stage.failures)} FAILED" if stage.failures else f"{passed} checks passed"
     return (f"[{number}/{len(STAGES)}] {stage.stage:<25} {stage.seconds:6.2f}s + checks {stage.check_seconds:5.2f}s  "
             f"{verdict}  ({rows})")
+
+
+def run_history(lake: Lake, last: int = 20) -> list[dict]:
+    """The last runs of the lake's history, newest first, each as one object (the figures of its manifest
+    entry, published or not, and its failed checks)."""
+    files = sorted(lake.history_dir.glob("*.parquet"))[-last:] if last > 0 else []
+    if not files:
+        return []
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT * EXCLUDE (file_row_number) FROM read_parquet({duck.file_list(files)}, "
+                       "file_row_number = true) ORDER BY run_id DESC, file_row_number").fetchall()
+    columns = [d[0] for d in con.description]
+    con.close()
+    runs: dict[str, dict] = {}
+    for row in (dict(zip(columns, values, strict=True)) for values in rows):
+        run = runs.setdefault(row["run_id"], {
+            **{key: row[key] for key in ("run_id", "finished_at", "engine", "consent_scope", "outcome")},
+            "rows": {}, "rejected": {}, "filtered": {}, "checks": {status: 0 for status in CHECK_STATUSES},
+            "failures": [], "stage_seconds": {}, "check_seconds": {}})
+        measure, subject, detail = row["measure"], row["subject"], row["detail"]
+        if measure == "rows":
+            run["rows"][subject] = int(row["value"])
+        elif measure in ("rejected", "filtered"):
+            counts = run[measure].setdefault(subject, {})
+            if detail:
+                counts[detail] = int(row["value"])
+        elif measure == "check":
+            run["checks"][row["status"]] += 1
+            if row["status"] == "failed":
+                run["failures"].append(f"{subject}.{detail}: expected {row['expected']}, got {row['actual']}")
+        else:
+            run[measure][subject] = row["value"]
+    return list(runs.values())
