@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LAKE   ?= lake
 
-.PHONY: install install-dev run java-check test test-fast generate bench clean
+.PHONY: install install-dev run java-check browser test test-fast generate bench clean
 
 # `make run` needs only DuckDB; the tests, the Spark engine and the code generator need the dev extras.
 $(VENV)/.installed: pyproject.toml
@@ -31,16 +31,22 @@ java-check:
 	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
 	  echo "Java 17 is needed for the Spark engine tests: install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"; exit 1; }
 
-# The whole suite: Spark, the SAM toolchain and the npm validator included. CI runs this.
-test: install-dev java-check aws-tools
+# The report's tests render pages in headless Chromium, a Debian package (installed when missing, as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "headless Chromium is needed for the report tests: apt-get install chromium"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# The whole suite: Spark, the SAM toolchain, the npm validator and Chromium included. CI runs this.
+test: install-dev java-check aws-tools browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m stedi.codegen --check
 	$(BIN)/pytest
 
-# Everything that needs neither Java, npm nor the SAM CLI: under a minute.
+# Everything that needs neither Java, npm, the SAM CLI nor a browser: under a minute.
 test-fast: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n auto --dist worksteal -m "not spark and not aws_tools"
+	$(BIN)/pytest -n auto --dist worksteal -m "not spark and not aws_tools and not browser"
 
 # Rewrite what is derived from stedi/catalogue.py and stedi/sql/spark/: the landing SQL, the DuckDB
 # translations, the Glue job script and the state machine. Commit the result; `make test` checks it.

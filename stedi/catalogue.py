@@ -117,6 +117,7 @@ class Stage:
     kind: str  # TYPED, FILTERING or PLAIN
     reads: tuple[str, ...]  # tables written by earlier stages (or a source's raw lines, for landing)
     rules: tuple[str, ...] = ()  # a FILTERING stage's named rules, each a value of `filtered_by`
+    records_from: str | None = None  # a FILTERING stage: the table whose records it keeps or filters, one for one
 
     @property
     def filtered_table(self) -> str | None:
@@ -152,7 +153,7 @@ class Stage:
 _STAGES = (
     Stage("customer_curated", "trusted customers who have trusted accelerometer data", FILTERING,
           reads=("customer_trusted", "accelerometer_trusted"),
-          rules=("no_trusted_readings",)),
+          rules=("no_trusted_readings",), records_from="customer_trusted"),
     Stage("machine_learning_curated",
           "each trusted step trainer reading with its owner's phone readings at the same instant, "
           "without personal data", PLAIN,
@@ -162,12 +163,12 @@ _STAGES = (
     Stage("step_trainer_trusted", "step trainer readings of curated customers, within the consent scope",
           FILTERING, reads=("customer_landing", "customer_trusted", "customer_curated", "step_trainer_landing"),
           rules=("no_parent", "no_consent", "no_trusted_readings", "ambiguous_owner", "before_consent",
-                 "duplicate")),
+                 "duplicate"), records_from="step_trainer_landing"),
     Stage("customer_trusted", "the current record of each customer who consented to research", FILTERING,
-          reads=("customer_landing",), rules=("superseded", "no_consent")),
+          reads=("customer_landing",), rules=("superseded", "no_consent"), records_from="customer_landing"),
     Stage("accelerometer_trusted", "phone readings of consenting customers, within the consent scope", FILTERING,
           reads=("customer_landing", "customer_trusted", "accelerometer_landing"),
-          rules=("no_parent", "no_consent", "before_consent", "duplicate")),
+          rules=("no_parent", "no_consent", "before_consent", "duplicate"), records_from="accelerometer_landing"),
 )
 
 
@@ -183,6 +184,8 @@ def ordered(stages: tuple[Stage, ...], external: set[str]) -> tuple[Stage, ...]:
     """
     writer = {table: stage.name for stage in stages for table in stage.tables}
     for stage in stages:
+        if (stage.kind == FILTERING) != (stage.records_from in stage.reads):
+            raise CatalogueError(f"stage {stage.name}: a filtering stage names the table it filters, one it reads")
         unknown = [table for table in stage.reads if table not in writer and table not in external]
         if unknown:
             raise CatalogueError(f"stage {stage.name} reads {', '.join(unknown)}, which no stage writes")

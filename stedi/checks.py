@@ -3,7 +3,9 @@
 The SQL is written in the dialect that Athena (Trino) and DuckDB share, so the
 same text runs locally on DuckDB over the staged Parquet and in AWS on Athena
 from the check Lambda. Every query returns one number. A query may use
-:consent_scope, replaced by the run's scope as a string literal.
+:consent_scope, replaced by the run's scope as a string literal, and :schema,
+replaced by the name of the schema the checked tables are in: DuckDB's `main`
+locally, the staging database on Athena.
 
 Tables visible to a check: every table written so far in the run, and
 <source>_raw(line): the landing files of a source, one row per line.
@@ -16,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from stedi.catalogue import SOURCE, SOURCES, STAGE, STAGE_LIST, STAGES, Stage, with_consent_scope
+from stedi.catalogue import FILTERING, SOURCE, SOURCES, STAGE, STAGE_LIST, STAGES, Stage, with_consent_scope
 
 # The largest share of a source's lines that may be rejected before the run
 # stops: past it, an upload is broken rather than a little dirty.
 MAX_REJECTED_SHARE = 0.25
+# Where the local audit's views are: DuckDB's default schema.
+LOCAL_SCHEMA = "main"
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class Check:
     sql: str
     expect: Expectation
 
-    def render(self, sql: str, consent_scope: str) -> str:
-        return with_consent_scope(sql, consent_scope)
+    def render(self, sql: str, consent_scope: str, schema: str = LOCAL_SCHEMA) -> str:
+        return with_consent_scope(sql, consent_scope).replace(":schema", "'" + schema.replace("'", "''") + "'")
 
 
 @dataclass(frozen=True)
@@ -120,9 +124,9 @@ def _rules_known(stage: Stage) -> Check:
                  count(stage.filtered_table, f"rule NOT IN ({_sql_list(stage.rules)})"), Zero())
 
 
-def _accounted(stage: str, input_table: str) -> Check:
+def _accounted(stage: str) -> Check:
     """Every input record of a filtering stage is either kept or counted under a rule."""
-    return Check(stage, stage, "records_accounted", count(input_table),
+    return Check(stage, stage, "records_accounted", count(STAGE[stage].records_from),
                  EqualsQuery(f"SELECT ({count(stage)}) + "
                              f"(SELECT coalesce(sum(records), 0) FROM {STAGE[stage].filtered_table})"))
 
@@ -150,7 +154,6 @@ _STAGE_CHECKS: list[Check] = [
                       "AND (newer.lastUpdateDate > l.lastUpdateDate OR (newer.lastUpdateDate = l.lastUpdateDate "
                       "AND newer.shareWithResearchAsOfDate IS NULL))) "
                       "AND l.shareWithResearchAsOfDate IS NOT NULL")),
-    _accounted("customer_trusted", "customer_landing"),
     # accelerometer_trusted
     Check("accelerometer_trusted", "accelerometer_trusted", "parent_exists",
           'SELECT count(*) FROM accelerometer_trusted a '
@@ -164,7 +167,6 @@ _STAGE_CHECKS: list[Check] = [
           EqualsQuery('SELECT count(*) FROM (SELECT DISTINCT a."user", a."timestamp", a.x, a.y, a.z '
                       'FROM accelerometer_landing a JOIN customer_trusted c ON c.email = a."user" '
                       "WHERE :consent_scope = 'customer' OR a.\"timestamp\" >= c.shareWithResearchAsOfDate) AS kept")),
-    _accounted("accelerometer_trusted", "accelerometer_landing"),
     # customer_curated
     _unique("customer_curated", "email"),
     Check("customer_curated", "customer_curated", "parent_exists",
@@ -172,7 +174,6 @@ _STAGE_CHECKS: list[Check] = [
           "WHERE NOT EXISTS (SELECT 1 FROM customer_trusted t WHERE t.email = c.email)", Zero()),
     Check("customer_curated", "customer_curated", "recount_from_landing", count("customer_curated"),
           EqualsQuery('SELECT count(DISTINCT "user") FROM accelerometer_trusted')),
-    _accounted("customer_curated", "customer_trusted"),
     # step_trainer_trusted
     Check("step_trainer_trusted", "step_trainer_trusted", "parent_exists",
           "SELECT count(*) FROM step_trainer_trusted s "
@@ -192,11 +193,10 @@ _STAGE_CHECKS: list[Check] = [
                       "WHERE (:consent_scope = 'customer' OR s.sensorReadingTime >= c.shareWithResearchAsOfDate) "
                       "AND s.serialNumber NOT IN (SELECT serialNumber FROM customer_curated "
                       "GROUP BY serialNumber HAVING count(*) > 1)) AS kept")),
-    _accounted("step_trainer_trusted", "step_trainer_landing"),
     # machine_learning_curated
     Check("machine_learning_curated", "machine_learning_curated", "no_personal_columns",
-          # current_schema: on Athena, the database the checks run in (the run's staging).
-          "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema "
+          # A literal schema: Athena documents information_schema filtered by `table_schema = 'database'`.
+          "SELECT count(*) FROM information_schema.columns WHERE table_schema = :schema "
           "AND table_name = 'machine_learning_curated' "
           "AND lower(column_name) IN ('email', 'user', 'customername', 'phone', 'birthday')", Zero()),
     Check("machine_learning_curated", "machine_learning_curated", "same_customer_pairs",
@@ -220,7 +220,9 @@ _STAGE_CHECKS: list[Check] = [
                       'GROUP BY "user", "timestamp") a ON a."user" = c.email AND a."timestamp" = s.sensorReadingTime')),
 ]
 
-_RULE_CHECKS = [_rules_known(stage) for stage in STAGE_LIST if stage.filtered_table]
+# Checks every filtering stage gets, from what the catalogue says of it.
+_FILTERING_CHECKS = [check for stage in STAGE_LIST if stage.kind == FILTERING
+                     for check in (_accounted(stage.name), _rules_known(stage))]
 
 # Every table a stage writes can be pinned to an exact row count by the caller.
 _ROW_COUNT_CHECKS = [
@@ -230,7 +232,8 @@ _ROW_COUNT_CHECKS = [
 ]
 
 CHECKS: dict[str, tuple[Check, ...]] = {
-    stage: tuple(c for c in _STAGE_CHECKS + _RULE_CHECKS + _ROW_COUNT_CHECKS if c.stage == stage) for stage in STAGES
+    stage: tuple(c for c in [*_STAGE_CHECKS, *_FILTERING_CHECKS, *_ROW_COUNT_CHECKS] if c.stage == stage)
+    for stage in STAGES
 }
 
 
@@ -240,8 +243,9 @@ def run_checks(
     *,
     consent_scope: str,
     expected_counts: Mapping[str, int] | None = None,
+    schema: str = LOCAL_SCHEMA,
 ) -> list[CheckResult]:
-    """Run a stage's checks with `query` (SQL text -> the one number it returns)."""
+    """Run a stage's checks with `query` (SQL text -> the one number it returns) over the tables in `schema`."""
     expected_counts = expected_counts or {}
     results = []
     for check in CHECKS[stage]:
@@ -249,11 +253,11 @@ def run_checks(
         if isinstance(expect, SuppliedCount) and check.table not in expected_counts:
             results.append(CheckResult(stage, check.table, check.name, "skipped", "no count supplied", "-"))
             continue
-        actual = query(check.render(check.sql, consent_scope))
+        actual = query(check.render(check.sql, consent_scope, schema))
         if isinstance(expect, Zero):
             expected, passed = "0", actual == 0
         elif isinstance(expect, EqualsQuery):
-            wanted = query(check.render(expect.sql, consent_scope))
+            wanted = query(check.render(expect.sql, consent_scope, schema))
             expected, passed = str(wanted), actual == wanted
         elif isinstance(expect, Between):
             expected = f"between {expect.low} and {expect.high}"

@@ -117,6 +117,10 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="one JSON object per run, newest first")
     history.add_argument("--last", type=int, default=20, metavar="N", help="the last N runs (default 20)")
 
+    report = command("report", _report, "one run as a self-contained HTML page: stages, record funnels, checks")
+    report.add_argument("--run", metavar="ID", help="the run to show (default: the latest run, published or not)")
+    report.add_argument("--out", type=Path, help="where to write the page (default: <lake>/reports/<run id>.html)")
+
     query = command("query", _query, "run SQL (DuckDB) over the published tables, or a run's staging")
     query.add_argument("sql")
     query.add_argument("--json", action="store_true", help="a JSON array of row objects (default: a table)")
@@ -241,6 +245,25 @@ def _history(args: argparse.Namespace) -> int:
               f"{rejected:>10,} {filtered:>11,} {seconds:>8.2f}")
         for failure in run["failures"]:
             print(f"  FAILED {failure}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from stedi.report import render
+
+    lake = Lake(args.lake)
+    if args.run:
+        runs = [run for run in run_history(lake, last=len(list(lake.history_dir.glob("*.parquet"))))
+                if run["run_id"] == args.run]
+    else:
+        runs = run_history(lake, last=1)
+    if not runs:
+        which = f"no run {args.run!r} in the history of" if args.run else "no run has been made in"
+        raise LakeError(f"{which} {lake.root}: see `stedi history --lake {lake.root}`")
+    out = args.out or lake.root / "reports" / f"{runs[0]['run_id']}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(runs[0]))
+    print(out)
     return 0
 
 

@@ -187,7 +187,7 @@ def run_history(lake: Lake, last: int = 20) -> list[dict]:
         run = runs.setdefault(row["run_id"], {
             **{key: row[key] for key in ("run_id", "finished_at", "engine", "consent_scope", "outcome")},
             "rows": {}, "rejected": {}, "filtered": {}, "checks": {status: 0 for status in CHECK_STATUSES},
-            "failures": [], "stage_seconds": {}, "check_seconds": {}})
+            "failures": [], "results": [], "stage_seconds": {}, "check_seconds": {}})
         measure, subject, detail = row["measure"], row["subject"], row["detail"]
         if measure == "rows":
             run["rows"][subject] = int(row["value"])
@@ -197,6 +197,8 @@ def run_history(lake: Lake, last: int = 20) -> list[dict]:
                 counts[detail] = int(row["value"])
         elif measure == "check":
             run["checks"][row["status"]] += 1
+            run["results"].append({"stage": row["stage"], "table": subject, "check": detail, "status": row["status"],
+                                   "expected": row["expected"], "actual": row["actual"]})
             if row["status"] == "failed":
                 run["failures"].append(f"{subject}.{detail}: expected {row['expected']}, got {row['actual']}")
         else:
