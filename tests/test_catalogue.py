@@ -35,16 +35,23 @@ def test_the_order_does_not_depend_on_how_the_stages_are_listed():
 
 
 def test_a_stage_reading_a_table_nobody_writes_is_refused():
-    orphan = Stage("orphan", "reads a table nobody writes", FILTERING, reads=("customer_gold",), rules=("x",))
+    orphan = Stage("orphan", "reads a table nobody writes", FILTERING, reads=("customer_gold",), rules=("x",),
+                   records_from="customer_gold")
     with pytest.raises(CatalogueError, match="orphan reads customer_gold, which no stage writes"):
         ordered((*STAGE_LIST, orphan), RAW)
 
 
 def test_stages_reading_each_other_are_refused():
-    first = Stage("first", "", FILTERING, reads=("second",), rules=("x",))
-    second = Stage("second", "", FILTERING, reads=("first",), rules=("x",))
+    first = Stage("first", "", FILTERING, reads=("second",), rules=("x",), records_from="second")
+    second = Stage("second", "", FILTERING, reads=("first",), rules=("x",), records_from="first")
     with pytest.raises(CatalogueError, match="cycle: first, second"):
         ordered((first, second), RAW)
+
+
+def test_a_filtering_stage_must_name_the_table_it_filters_among_those_it_reads():
+    vague = Stage("vague", "", FILTERING, reads=("customer_landing",), rules=("x",), records_from="customer_trusted")
+    with pytest.raises(CatalogueError, match="stage vague: a filtering stage names the table it filters"):
+        ordered((*STAGE_LIST, vague), RAW)
 
 
 def test_every_table_has_one_writer():
