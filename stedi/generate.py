@@ -7,7 +7,7 @@
     <lake>/step_trainer/landing/step_trainer-<n>.json
 
 with at most 100,000 lines a file (n counts from 1). The same (scale, seed,
-dirt) always writes byte-identical files.
+dirt, edges) always writes byte-identical files.
 
 Shape of the data. Scale 1 is about the size of the real starter data set
 (~960 customer records, ~80,000 accelerometer and ~28,000 step trainer
@@ -39,11 +39,23 @@ least once per source (see ``DIRT``): malformed lines, records missing a
 required key, values of the wrong type, repeated lines, blank lines and
 readings of no known customer; and the last accelerometer and step trainer
 files are uploaded twice. The clean lines are the same as without dirt.
+
+With ``edges=True`` a few more customers (one set of ``EDGES`` per unit of
+scale, at least one) stand at the edges of the rules, shapes the customers
+above never take: two records of one customer updated at the same instant,
+a serial number carried by two curated customers (and one carried by a
+curated customer and two who are not), a step trainer without a phone, a
+phone that misses instants of its trainer, a trainer that reads twice at one
+instant, phone readings differing in one axis only, exact repeats in clean
+data, a customer who changes step trainer and one who consents only after
+their last reading. They come after every other customer: the lines written
+without edges are written first, as they were (with dirt, the clean ones).
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import math
 import random
@@ -104,7 +116,8 @@ class GeneratedLake:
     files: tuple[Path, ...]
 
 
-def generate_lake(lake: Path, *, scale: float = 1.0, seed: int = 7, dirt: bool = False) -> GeneratedLake:
+def generate_lake(lake: Path, *, scale: float = 1.0, seed: int = 7, dirt: bool = False,
+                  edges: bool = False) -> GeneratedLake:
     """Write a synthetic STEDI landing zone into `lake` (see the module docstring).
 
     Refuses a landing folder that already holds files: generated files must
@@ -123,8 +136,12 @@ def generate_lake(lake: Path, *, scale: float = 1.0, seed: int = 7, dirt: bool =
         # A generator of its own, so the clean lines stay those of dirt=False.
         dirt_rng = random.Random(f"dirt-{seed}")
         writers = {source: _DirtySink(sink, DIRT[source], dirt_rng) for source, sink in sinks.items()}
+    count = max(1, round(CUSTOMERS_PER_SCALE * scale))
     try:
-        _write_customers(random.Random(seed), max(1, round(CUSTOMERS_PER_SCALE * scale)), writers)
+        _write_customers(random.Random(seed), count, writers)
+        if edges:
+            # A generator of its own, after every other customer: the lines of edges=False stay as they are.
+            _write_edges(random.Random(f"edges-{seed}"), count, max(1, round(scale)), writers)
     finally:
         for writer in writers.values():
             writer.close()
@@ -317,6 +334,167 @@ def _orientations(rng: random.Random, count: int) -> list[str]:
 
 def _dumps(record: object) -> str:
     return json.dumps(record, separators=(",", ":"))
+
+
+# --- Edges ---------------------------------------------------------------------------------
+
+# An edge: from new customers (each call of `new` makes one), their customer, phone and trainer lines.
+Lines = tuple[list[str], list[str], list[str]]
+Edge = Callable[[random.Random, Callable[[], _Customer]], Lines]
+
+
+def _write_edges(rng: random.Random, first_index: int, sets: int, writers: dict[str, _Sink | _DirtySink]) -> None:
+    """Write `sets` sets of EDGES, numbering their customers on from `first_index`."""
+    indexes = itertools.count(first_index)
+
+    def new() -> _Customer:
+        return _new_customer(rng, next(indexes))
+
+    for _ in range(sets):
+        for edge in EDGES:
+            customers, phone, trainer = edge(rng, new)
+            writers["customer"].write(customers)
+            writers["accelerometer"].write(phone)
+            writers["step_trainer"].write(trainer)
+
+
+def _trains(rng: random.Random, customer: _Customer) -> tuple[list[_Session], list[str], list[str]]:
+    """The customer's training sessions (alone, on no shared clock), phone lines and trainer lines."""
+    sessions = _plan_sessions(rng, TRAINS, deque())
+    phone: list[str] = []
+    trainer: list[str] = []
+    for session in sessions:
+        session_phone, session_trainer = _session_lines(rng, session, customer)
+        phone += session_phone
+        trainer += session_trainer
+    return sessions, phone, trainer
+
+
+def _record(rng: random.Random, customer: _Customer, *, consents: bool = True, phone: str | None = None,
+            updated: int | None = None, research: int | None = None) -> str:
+    """A customer line: by default updated, and consenting, at a date before any reading."""
+    updated = rng.randrange(customer.registered, BASE_MS) if updated is None else updated
+    research = (updated if research is None else research) if consents else None
+    return _customer_line(customer, phone or customer.phone, updated, research, None, None)
+
+
+def _tie_without_consent(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """Two records updated at the same instant, one without consent: it wins, the customer does not consent."""
+    customer = new()
+    _, phone, trainer = _trains(rng, customer)
+    updated = rng.randrange(customer.registered, BASE_MS)
+    records = [_record(rng, customer, updated=updated), _record(rng, customer, updated=updated, consents=False)]
+    rng.shuffle(records)
+    return records, phone, trainer
+
+
+def _tie_both_consent(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """Two consenting records updated at the same instant, with other phones: one is current, one superseded."""
+    customer = new()
+    _, phone, trainer = _trains(rng, customer)
+    updated = rng.randrange(customer.registered, BASE_MS)
+    other = f"801555{(int(customer.phone[-4:]) + 1) % 10_000:04d}"
+    records = [_record(rng, customer, updated=updated), _record(rng, customer, updated=updated, phone=other)]
+    return records, phone, trainer
+
+
+def _serial_of_two_curated(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """Two consenting customers with phone readings carry one serial number: it has no single owner."""
+    first = new()
+    second = replace(new(), serial=first.serial)
+    lines: Lines = ([], [], [])
+    for customer in (first, second):
+        _, phone, trainer = _trains(rng, customer)
+        lines[0].append(_record(rng, customer))
+        lines[1].extend(phone)
+        lines[2].extend(trainer)
+    return lines
+
+
+def _serial_of_one_curated(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """One serial number on three customers of whom one is curated: a consenting customer without
+    readings and one who does not consent carry it too. The readings are the curated customer's."""
+    owner = new()
+    _, phone, trainer = _trains(rng, owner)
+    idle, refusing = replace(new(), serial=owner.serial), replace(new(), serial=owner.serial)
+    records = [_record(rng, owner), _record(rng, idle), _record(rng, refusing, consents=False)]
+    return records, phone, trainer
+
+
+def _trainer_without_phone(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """A consenting customer whose step trainer records and whose phone never does: not curated."""
+    customer = new()
+    _, _, trainer = _trains(rng, customer)
+    return [_record(rng, customer)], [], trainer
+
+
+def _phone_misses_instants(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """The phone records nothing at every fourth trainer instant: those trainer readings have no pair."""
+    customer = new()
+    sessions, phone, trainer = _trains(rng, customer)
+    missed = {session.start + i * session.interval for session in sessions for i in range(0, session.readings, 4)}
+    phone = [line for line in phone if json.loads(line)["timestamp"] not in missed]
+    return [_record(rng, customer)], phone, trainer
+
+
+def _trainer_reads_twice(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """At every fifth instant the trainer also records a distance 1 cm off: two readings, both kept."""
+    customer = new()
+    _, phone, trainer = _trains(rng, customer)
+    again = []
+    for line in trainer[::5]:
+        record = json.loads(line)
+        record["distanceFromObject"] += 1 if record["distanceFromObject"] < 300 else -1
+        again.append(_dumps(record) + "\n")
+    return [_record(rng, customer)], phone, trainer + again
+
+
+def _readings_differing_in_one_axis(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """Next to one phone reading, three more at its instant that differ from it in x only, y only, z only."""
+    customer = new()
+    _, phone, trainer = _trains(rng, customer)
+    record = json.loads(phone[len(phone) // 2])
+    taken = {tuple(json.loads(line).values()) for line in phone}
+    for axis in "xyz":
+        choices = [float(value) for value in sorted(set(AXIS_VALUES))
+                   if tuple({**record, axis: float(value)}.values()) not in taken]
+        variant = {**record, axis: rng.choice(choices)}
+        taken.add(tuple(variant.values()))
+        phone.append(_dumps(variant) + "\n")
+    return [_record(rng, customer)], phone, trainer
+
+
+def _exact_repeats(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """A phone reading and a trainer reading uploaded twice, in clean data: each counts once."""
+    customer = new()
+    _, phone, trainer = _trains(rng, customer)
+    return [_record(rng, customer)], phone + [rng.choice(phone)], trainer + [rng.choice(trainer)]
+
+
+def _new_step_trainer(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """After the last reading, a consenting customer's new record carries a new serial number:
+    the old trainer's readings have no consenting owner any more."""
+    customer = new()
+    sessions, phone, trainer = _trains(rng, customer)
+    consented = rng.randrange(customer.registered, BASE_MS)
+    replaced = replace(customer, serial=str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+    records = [_record(rng, customer, updated=consented),
+               _record(rng, replaced, updated=sessions[-1].last_instant + HOUR_MS, research=consented)]
+    return records, phone, trainer
+
+
+def _consent_after_every_reading(rng: random.Random, new: Callable[[], _Customer]) -> Lines:
+    """A customer who consents an hour after their last reading: with consent scope `reading`, nothing is kept."""
+    customer = new()
+    sessions, phone, trainer = _trains(rng, customer)
+    return [_record(rng, customer, updated=sessions[-1].last_instant + HOUR_MS)], phone, trainer
+
+
+EDGES: tuple[Edge, ...] = (
+    _tie_without_consent, _tie_both_consent, _serial_of_two_curated, _serial_of_one_curated,
+    _trainer_without_phone, _phone_misses_instants, _trainer_reads_twice, _readings_differing_in_one_axis,
+    _exact_repeats, _new_step_trainer, _consent_after_every_reading,
+)
 
 
 # --- Files ---------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import math
 import re
@@ -345,3 +346,131 @@ def test_dirt_uploads_a_reading_file_twice(dirty_lake, source):
 def test_customer_files_are_not_uploaded_twice(dirty_lake):
     lake, _ = dirty_lake
     assert len(landing_files(lake, "customer")) == 1
+
+
+# --- Output pinned across versions ---------------------------------------------------------
+
+
+def digest(lake: Path) -> str:
+    hashed = hashlib.sha256()
+    for name, content in snapshot(lake).items():
+        hashed.update(name.encode() + b"\0" + content)
+    return hashed.hexdigest()
+
+
+# Written by the generator before edges existed: a new option must not change what the old ones write.
+@pytest.mark.parametrize("dirt, expected", [
+    (False, "1879f00aa70208ff071a4313aaef964c306d920941236ad36863640d5a97ccd4"),
+    (True, "bde813935e6963d6563a7ef85dca44fadd0cfb9d14a50f5005f1fa1e91063fb5"),
+], ids=["clean", "dirty"])
+def test_the_default_lakes_are_the_bytes_they_always_were(tmp_path, dirt, expected):
+    generate_lake(tmp_path, scale=0.05, seed=7, dirt=dirt)
+    assert digest(tmp_path) == expected
+
+
+# --- Edges ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def edges_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lake = tmp_path_factory.mktemp("edges")
+    generate_lake(lake, scale=0.05, seed=7, edges=True)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def edged(edges_lake) -> dict[str, list[dict]]:
+    return {source: records(edges_lake, source) for source in SOURCES}
+
+
+def test_edges_come_after_every_line_of_the_lake_without_them(tmp_path, edges_lake):
+    generate_lake(tmp_path / "plain", scale=0.05, seed=7)
+    for source in SOURCES:
+        plain, edged_lines = lines(tmp_path / "plain", source), lines(edges_lake, source)
+        assert edged_lines[: len(plain)] == plain and len(edged_lines) > len(plain), source
+    second = generate_lake(tmp_path / "again", scale=0.05, seed=7, edges=True)
+    assert snapshot(tmp_path / "again") == snapshot(edges_lake)
+    assert all(is_valid(source, line) for source in SOURCES for line in lines(edges_lake, source))
+    assert second.records == {source: len(lines(edges_lake, source)) for source in SOURCES}
+
+
+def history(customers: list[dict]) -> dict[str, list[dict]]:
+    by_email = defaultdict(list)
+    for record in customers:
+        by_email[record["email"]].append(record)
+    return by_email
+
+
+def readers(edged) -> tuple[set[str], set[str]]:
+    """Emails with phone readings; serial numbers with trainer readings."""
+    return {r["user"] for r in edged["accelerometer"]}, {r["serialNumber"] for r in edged["step_trainer"]}
+
+
+def test_edges_tie_records_of_one_customer_at_one_instant(edged):
+    with_phone, _ = readers(edged)
+    ties = [records for records in history(edged["customer"]).values()
+            if len(records) == 2 and records[0]["lastUpdateDate"] == records[1]["lastUpdateDate"]]
+    consenting = [sum(RESEARCH in record for record in records)
+                  for records in ties if records[0]["email"] in with_phone]
+    assert sorted(consenting) == [1, 2]  # one tie with a record without consent, one where both consent
+
+
+def test_edges_give_serial_numbers_to_several_customers(edged):
+    with_phone, with_trainer = readers(edged)
+    current = current_records(edged["customer"])
+    carriers = defaultdict(list)
+    for email, record in current.items():
+        carriers[record["serialNumber"]].append((RESEARCH in record, email in with_phone))
+    shared = sorted(sorted(owners) for serial, owners in carriers.items() if len(owners) > 1 and serial in with_trainer)
+    # Two consenting customers with phone readings; one such customer with one consenting and one refusing idler.
+    assert shared == [[(False, False), (True, False), (True, True)], [(True, True), (True, True)]]
+
+
+def test_edges_have_a_trainer_without_a_phone_and_a_phone_that_misses_instants(edged):
+    with_phone, _ = readers(edged)
+    current = current_records(edged["customer"])
+    owner = {record["serialNumber"]: email for email, record in current.items()}
+    phone_instants = {(r["user"], r["timestamp"]) for r in edged["accelerometer"]}
+    unpaired = Counter(owner[r["serialNumber"]] for r in edged["step_trainer"] if r["serialNumber"] in owner
+                       and (owner[r["serialNumber"]], r["sensorReadingTime"]) not in phone_instants)
+    consenting = {email for email, record in current.items() if RESEARCH in record}
+    assert any(email not in with_phone for email in unpaired.keys() & consenting)  # no phone at all
+    assert any(email in with_phone for email in unpaired.keys() & consenting)  # a phone that misses instants
+
+
+def test_edges_have_a_trainer_reading_twice_and_phone_readings_differing_in_one_axis(edged):
+    distances = defaultdict(set)
+    for r in edged["step_trainer"]:
+        distances[r["serialNumber"], r["sensorReadingTime"]].add(r["distanceFromObject"])
+    assert any(len(found) == 2 for found in distances.values())
+    at_instant = defaultdict(list)
+    for r in edged["accelerometer"]:
+        at_instant[r["user"], r["timestamp"]].append((r["x"], r["y"], r["z"]))
+    differing = set()
+    for readings in at_instant.values():
+        for a in readings:
+            for b in readings:
+                axes = [axis for axis, u, v in zip("xyz", a, b, strict=True) if u != v]
+                if len(axes) == 1:
+                    differing.add(axes[0])
+    assert differing == {"x", "y", "z"}
+
+
+def test_edges_repeat_lines_exactly_without_dirt(edges_lake):
+    for source in ("accelerometer", "step_trainer"):
+        assert max(Counter(lines(edges_lake, source)).values()) == 2, source
+
+
+def test_edges_have_a_customer_changing_trainer_and_one_consenting_after_every_reading(edged):
+    current = current_records(edged["customer"])
+    serials = {email: {r["serialNumber"] for r in records} for email, records in history(edged["customer"]).items()}
+    _, with_trainer = readers(edged)
+    changed = [email for email, found in serials.items() if len(found) == 2
+               and RESEARCH in current[email] and (found - {current[email]["serialNumber"]}) <= with_trainer]
+    assert len(changed) == 1
+    last_reading = defaultdict(int)
+    for r in edged["accelerometer"]:
+        last_reading[r["user"]] = max(last_reading[r["user"]], r["timestamp"])
+    late = [email for email, record in current.items() if RESEARCH in record and email in last_reading
+            and record[RESEARCH] > last_reading[email]]
+    assert len(late) == 1

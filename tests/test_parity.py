@@ -10,6 +10,7 @@ from stedi import duck
 from stedi.catalogue import SOURCES, TABLES
 from stedi.generate import generate_lake
 from stedi.lake import Lake
+from stedi.pipeline import RunReport
 
 pytestmark = pytest.mark.spark
 
@@ -37,7 +38,7 @@ def differences(a: Lake, b: Lake) -> dict[str, int]:
     return found
 
 
-def assert_engines_agree(tmp_path: Path, landing_root: Path, scope: str) -> None:
+def assert_engines_agree(tmp_path: Path, landing_root: Path, scope: str) -> RunReport:
     reports = {}
     for engine in ("duckdb", "spark"):
         lake = lake_over(tmp_path / engine, landing_root)
@@ -48,6 +49,7 @@ def assert_engines_agree(tmp_path: Path, landing_root: Path, scope: str) -> None
     assert reports["duckdb"].filtered == reports["spark"].filtered
     diff = differences(Lake(tmp_path / "duckdb"), Lake(tmp_path / "spark"))
     assert diff == {table: 0 for table in TABLES}
+    return reports["spark"]
 
 
 @pytest.mark.parametrize("scope", ["reading", "customer"])
@@ -57,7 +59,19 @@ def test_starter_data(tmp_path, scope):
     assert_engines_agree(tmp_path, STARTER, scope)
 
 
+# Every rule of every stage, as the README names them: generated lakes with edges meet each one.
+RULES = {"customer_trusted": {"superseded", "no_consent"},
+         "accelerometer_trusted": {"no_parent", "no_consent", "before_consent", "duplicate"},
+         "customer_curated": {"no_trusted_readings"},
+         "step_trainer_trusted": {"no_parent", "no_consent", "no_trusted_readings", "ambiguous_owner",
+                                  "before_consent", "duplicate"}}
+
+
 @pytest.mark.parametrize("dirt", [False, True], ids=["clean", "dirty"])
-def test_generated_lake(tmp_path, dirt):
-    generate_lake(tmp_path / "generated", scale=0.3, seed=11, dirt=dirt)
-    assert_engines_agree(tmp_path, tmp_path / "generated", "reading")
+def test_generated_lake_with_edges(tmp_path, dirt):
+    generate_lake(tmp_path / "generated", scale=0.3, seed=11, dirt=dirt, edges=True)
+    report = assert_engines_agree(tmp_path, tmp_path / "generated", "reading")
+    # Without dirt no reading is of an unknown customer; with it, every rule applies.
+    unknown = set() if dirt else {"no_parent"}
+    assert {stage: set(rules) for stage, rules in report.filtered.items()} == {
+        stage: rules - unknown for stage, rules in RULES.items()}
