@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LAKE   ?= lake
 
-.PHONY: install install-dev run java-check browser test test-fast generate bench clean
+.PHONY: install install-dev run java-check browser test test-fast generate bench mutants clean
 
 # `make run` needs only DuckDB; the tests, the Spark engine and the code generator need the dev extras.
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +53,12 @@ test-fast: install-dev
 generate: install-dev
 	$(BIN)/python -m stedi.codegen
 
+# Break one rule at a time in a scratch copy and run the tests that answer for it (docs/mutants.md).
+# Not part of `make test`: about 11 minutes. Some of them: make mutants MUTANTS_ARGS="--only ct-tie-consent-wins"
+MUTANTS_ARGS ?=
+mutants: install-dev
+	$(BIN)/python mutants/run_mutants.py $(MUTANTS_ARGS)
+
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache
 
@@ -68,9 +74,18 @@ bench: install-dev
 SAM_VENV := .venv-sam
 SAM      := $(SAM_VENV)/bin/sam
 
-.PHONY: aws-tools deploy build-StediLayer clean-aws
+# The Lambda functions, built by `make build-<LogicalId>` (template.yaml: BuildMethod makefile).
+LAMBDA_FUNCTIONS := ValidateRunFunction TakeRunLockFunction ReleaseRunLockFunction CheckStageFunction \
+  PublishRunFunction StartRunFunction
+# The stack `make deploy` and `make smoke` work on; two stacks live side by side: STACK=stedi-dev, STACK=stedi-prod.
+STACK ?= stedi-lakehouse
+PREFLIGHT_ARGS ?=
 
+.PHONY: aws-tools deploy smoke build-StediLayer $(addprefix build-,$(LAMBDA_FUNCTIONS)) clean-aws
+
+# Any Python 3.9 or later does: nothing is built with the Lambda runtime's own python3.11.
 $(SAM_VENV)/.installed:
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 9) else "the SAM tools need Python 3.9 or later (any version: the Lambda code is built for 3.11 by pip); $(PYTHON) is " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.170' 'cfn-lint>=1.58'
@@ -89,15 +104,28 @@ build-StediLayer:
 	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp --python-version 3.11 \
 	  --platform manylinux2014_x86_64 --only-binary=:all: --no-deps -r functions/layer/requirements.txt
 	mkdir -p "$(ARTIFACTS_DIR)/python/stedi/aws"
-	cp stedi/__init__.py stedi/accounting.py stedi/catalogue.py stedi/checks.py stedi/lake.py "$(ARTIFACTS_DIR)/python/stedi/"
+	cp stedi/__init__.py stedi/accounting.py stedi/catalogue.py stedi/checks.py stedi/lake.py stedi/runner.py \
+	  "$(ARTIFACTS_DIR)/python/stedi/"
 	cp stedi/aws/*.py "$(ARTIFACTS_DIR)/python/stedi/aws/"
+
+# Called by `sam build` for each function: the handlers alone, everything else is in the layer.
+# sam's own Python builder would want the runtime's exact python3.11 on PATH; this wants none.
+$(addprefix build-,$(LAMBDA_FUNCTIONS)):
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp functions/handlers/*.py "$(ARTIFACTS_DIR)/"
 
 clean-aws:
 	rm -rf $(SAM_VENV) node_modules .aws-sam
 
 clean: clean-aws
 
-# Region and credentials come from your AWS configuration; defaults in samconfig.toml.
+# Region and credentials come from your AWS configuration; defaults in samconfig.toml. Preflight stops
+# before anything is made if the stack name, the credentials or Lake Formation would fail it (docs/aws.md).
 deploy: $(SAM_VENV)/.installed  # npm is for the tests only
+	PYTHONPATH=. $(SAM_VENV)/bin/python -m stedi.aws.preflight --stack $(STACK) $(PREFLIGHT_ARGS)
 	SAM_CLI_TELEMETRY=0 $(SAM) build
-	SAM_CLI_TELEMETRY=0 $(SAM) deploy
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --stack-name $(STACK)
+
+# Proof on the real account that the deployed stack works (docs/aws.md, "First deploy: prove it"). ~30 min.
+smoke: install-dev
+	STEDI_STACK=$(STACK) $(BIN)/pytest tests/integration/test_smoke.py -p no:xdist -v

@@ -11,7 +11,9 @@ Arguments: --stage NAME --staging s3://BUCKET/runs/RUN_ID [--lake s3://BUCKET]
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,60 @@ class StageJob:
         return tuple(table for s in self.statements for table in (s.writes, s.sets_aside) if table)
 
 
+# Reading the landing files: every engine reads them alike (stedi/duck.py is the DuckDB side).
+# A line ends at LF, CR or CRLF (as Hadoop's and Athena's text readers split them); a .gz file
+# is read unpacked; a line that is not UTF-8 is kept as its bytes read as Latin-1 (one character
+# a byte), with valid_utf8 false, for the landing statement to reject.
+MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line stops the run: no record is that long
+# Compressed files that Spark would unpack (its codecs go by the name) and DuckDB would not:
+# refused by name, like a folder in a landing folder. A .gz file is read unpacked on every engine;
+# any other file, whatever its name, as it is.
+REFUSED_SUFFIXES = {".bz2": "bzip2", ".deflate": "deflate", ".lz4": "LZ4", ".snappy": "Snappy",
+                    ".zst": "Zstandard"}
+
+
+def refused_upload(path: str) -> str | None:
+    """Why a landing file cannot be read alike by every engine (and Athena), or None."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    for suffix, kind in REFUSED_SUFFIXES.items():
+        if name.endswith(suffix):
+            return (f"{path}: compressed with {kind}, which the engines do not all read; "
+                    "upload it uncompressed or gzip-compressed (.gz)")
+    if ":" in name:
+        return f"{path}: Spark (and so Glue) cannot read a file whose name holds ':'; rename it"
+    return None
+
+
+def refuse_unreadable(paths: Iterable[str]) -> None:
+    problems = [problem for path in paths if (problem := refused_upload(path))]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _glob_escaped(path: str) -> str:
+    """Spark reads a path as a glob: a file named a[1].json would be read as a1.json."""
+    return "".join("\\" + c if c in "\\[]{}*?" else c for c in path)
+
+
+def raw_lines(spark, files: list[str] | str):
+    """(line, source_file, valid_utf8) of every line of `files` (a list, or a folder)."""
+    if isinstance(files, str):
+        raw = spark.read.text(files)
+        refuse_unreadable(raw.inputFiles())
+    else:
+        refuse_unreadable(files)
+        raw = spark.read.text([_glob_escaped(path) for path in files])
+    # _metadata.file_path is a URL: %-escaped, but not its '+' (which url_decode would make a space).
+    path = "url_decode(replace(_metadata.file_path, '+', '%2B'))"
+    valid = "decode(CAST(value AS BINARY), 'UTF-8') = value"  # Java replaces each byte that is not UTF-8
+    too_long = (f"raise_error(concat({path}, ': a line is longer than {MAX_LINE_BYTES} bytes; "
+                "no record is that long: split the file or remove the line'))")
+    return raw.selectExpr(
+        f"CASE WHEN octet_length(value) > {MAX_LINE_BYTES} THEN {too_long} "
+        f"WHEN {valid} THEN value ELSE decode(CAST(value AS BINARY), 'ISO-8859-1') END AS line",
+        f"{path} AS source_file", f"{valid} AS valid_utf8")
+
+
 def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: str,
               landing_files: dict[str, list[str]] | None = None) -> None:
     """Write the stage's tables under `staging` (a folder or s3:// prefix).
@@ -46,10 +102,8 @@ def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: s
         spark.read.parquet(f"{staging}/{table}").createOrReplaceTempView(table)
     for statement in job.statements:
         if statement.raw_view:
-            files = (landing_files or {}).get(statement.landing) or f"{lake}/{statement.landing}/"
-            raw = spark.read.text(files)
-            raw.selectExpr("value AS line", "_metadata.file_path AS source_file").createOrReplaceTempView(
-                statement.raw_view)
+            listed = (landing_files or {}).get(statement.landing)
+            raw_lines(spark, listed or f"{lake}/{statement.landing}/").createOrReplaceTempView(statement.raw_view)
         rows = spark.sql(statement.sql, args={"consent_scope": consent_scope})
         if job.marker is None:
             rows.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")
@@ -75,8 +129,105 @@ def register_tables(spark, database: str, staging: str, tables: tuple[str, ...])
         spark.sql(f"CREATE TABLE `{database}`.`{table}` USING PARQUET LOCATION '{staging}/{table}'")
 
 
-def main(jobs: dict[str, StageJob], consent_scopes: tuple[str, ...]) -> None:
+# Under a run's staging: every landing file its landing job read, by landing folder.
+LANDING_FILES = "landing_files.json"
+# A Hive symlink table reads the files its manifests list, not the files under its location:
+# the checks' <source>_raw tables read the snapshot this way (see register_raw_tables).
+SYMLINK_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+SYMLINK_MANIFEST = "symlink.txt"
+
+
+class LandingError(Exception):
+    """The landing folders cannot be read as a run's input; the message says why."""
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """s3://bucket/some/prefix -> (bucket, "some/prefix")."""
+    if not uri.startswith("s3://"):
+        raise LandingError(f"{uri!r} is not an s3:// address")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key.strip("/")
+
+
+def landing_views(job: StageJob) -> dict[str, str]:
+    """A landing job's raw views and the landing folder each reads; empty for any other stage."""
+    return {s.raw_view: s.landing for s in job.statements if s.raw_view}
+
+
+def list_landing(s3, lake: str, folders: Iterable[str]) -> dict[str, list[dict]]:
+    """Every upload in each landing folder under `lake` (s3://bucket), listed once: path, ETag, version, size.
+
+    As Spark and the trigger see uploads: hidden and _-prefixed files are skipped, and a folder
+    inside a landing folder is refused, as the local lake refuses one.
+    """
+    bucket, root = split_s3(lake)
+    snapshot = {}
+    for folder in folders:
+        prefix = f"{root}/{folder}/" if root else f"{folder}/"
+        files = []
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for inner in page.get("CommonPrefixes", []):
+                raise LandingError(f"s3://{bucket}/{inner['Prefix']} is a folder inside a landing folder: "
+                                   "uploads are files; move it out")
+            for version in page.get("Versions", []):
+                name = version["Key"][len(prefix):]
+                # A deleted file's latest version is a delete marker: its older versions are not IsLatest.
+                if version["IsLatest"] and name and not name.startswith((".", "_")):
+                    files.append({"path": f"s3://{bucket}/{version['Key']}", "etag": version["ETag"],
+                                  "version_id": version.get("VersionId"), "size": version["Size"]})
+        if not files:
+            raise LandingError(f"no landing files in s3://{bucket}/{prefix}")
+        snapshot[folder] = sorted(files, key=lambda file: file["path"])
+    return snapshot
+
+
+def write_landing_snapshot(s3, staging: str, snapshot: dict[str, list[dict]], views: dict[str, str]) -> None:
+    """Record the snapshot under `staging`: LANDING_FILES, and per raw view the symlink manifest of its files."""
+    bucket, root = split_s3(staging)
+    s3.put_object(Bucket=bucket, Key=f"{root}/{LANDING_FILES}", Body=json.dumps(snapshot, indent=1).encode(),
+                  ContentType="application/json")
+    for view, folder in views.items():
+        manifest = "".join(f"{file['path']}\n" for file in snapshot[folder])
+        s3.put_object(Bucket=bucket, Key=f"{root}/{view}/{SYMLINK_MANIFEST}", Body=manifest.encode(),
+                      ContentType="text/plain")
+
+
+def read_landing_snapshot(s3, staging: str) -> dict[str, list[dict]]:
+    bucket, root = split_s3(staging)
+    return json.loads(s3.get_object(Bucket=bucket, Key=f"{root}/{LANDING_FILES}")["Body"].read())
+
+
+def raw_table_input(view: str, staging: str) -> dict:
+    """The catalog table of a raw view: each line of the snapshot's files as one string.
+    \\x01 never occurs in a JSON line, so no line is split."""
+    return {
+        "Name": view,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "text"},
+        "StorageDescriptor": {
+            "Columns": [{"Name": "line", "Type": "string"}],
+            "Location": f"{staging}/{view}",
+            "InputFormat": SYMLINK_INPUT_FORMAT,
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                          "Parameters": {"field.delim": "\x01", "serialization.format": "\x01"}},
+        },
+    }
+
+
+def register_raw_tables(glue, database: str, staging: str, views: Iterable[str]) -> None:
+    """On AWS: point `database`'s raw tables at this run's snapshot, for the landing checks."""
+    for view in views:
+        table = raw_table_input(view, staging)
+        try:
+            glue.update_table(DatabaseName=database, TableInput=table)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_table(DatabaseName=database, TableInput=table)
+
+
+def main(jobs: dict[str, StageJob], consent_scopes: tuple[str, ...], argv: list[str] | None = None) -> None:
     """The Glue job: run the stage named by --stage."""
+    import boto3  # Glue provides it
     from pyspark.sql import SparkSession
 
     parser = argparse.ArgumentParser()
@@ -85,12 +236,22 @@ def main(jobs: dict[str, StageJob], consent_scopes: tuple[str, ...]) -> None:
     parser.add_argument("--lake", default="", help="s3://bucket, where landing reads <source>/landing/")
     parser.add_argument("--consent_scope", choices=consent_scopes, default=consent_scopes[0])
     parser.add_argument("--staging_database", help="the Glue database the Athena checks query")
-    args, _ = parser.parse_known_args()  # Glue adds arguments of its own (--JOB_ID, ...)
+    args, _ = parser.parse_known_args(argv)  # Glue adds arguments of its own (--JOB_ID, ...)
     job = jobs[args.stage]
+    views = landing_views(job)
+    landing_files = None
+    if views:
+        s3 = boto3.client("s3")
+        snapshot = list_landing(s3, args.lake, views.values())
+        write_landing_snapshot(s3, args.staging, snapshot, views)
+        landing_files = {folder: [file["path"] for file in files] for folder, files in snapshot.items()}
     spark = SparkSession.builder.getOrCreate()
-    run_stage(spark, job, lake=args.lake, staging=args.staging, consent_scope=args.consent_scope)
+    run_stage(spark, job, lake=args.lake, staging=args.staging, consent_scope=args.consent_scope,
+              landing_files=landing_files)
     if args.staging_database:
         register_tables(spark, args.staging_database, args.staging, job.tables)
+        if views:
+            register_raw_tables(boto3.client("glue"), args.staging_database, args.staging, views)
 
 
 # ---------------------------------------------------------------- the stages, in order
@@ -100,12 +261,18 @@ CONSENT_SCOPES = ('reading', 'customer')
 LANDING_CUSTOMER_SQL = """
 -- landing_customer: type each line of customer/landing/, or give the reason it is rejected.
 -- The schema is in stedi/catalogue.py and the rules in stedi/landing.py; generated by `make generate`.
-WITH lines AS (
-  SELECT line,
+WITH raw_lines AS (
+  SELECT
+    -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
+    CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
     regexp_extract(source_file, '([^/]+/landing/[^/]+)$', 1) AS source_file,
-    line RLIKE '^[{]("customerName": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null)|"email": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"phone": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null)|"birthDay": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null)|"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"registrationDate": ?(-?(0|[1-9][0-9]{0,17})|null)|"lastUpdateDate": ?(-?(0|[1-9][0-9]{0,17}))|"shareWithResearchAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null)|"shareWithPublicAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null)|"shareWithFriendsAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))(, ?("customerName": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null)|"email": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"phone": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null)|"birthDay": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null)|"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"registrationDate": ?(-?(0|[1-9][0-9]{0,17})|null)|"lastUpdateDate": ?(-?(0|[1-9][0-9]{0,17}))|"shareWithResearchAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null)|"shareWithPublicAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null)|"shareWithFriendsAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null)))*[}]$' AS plain  -- see plain_pattern
+    valid_utf8
   FROM customer_raw
-  WHERE line LIKE '{%' OR trim(line) <> ''  -- a blank line is no record; most lines open an object
+  WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
+),
+lines AS (
+  SELECT *, line RLIKE '^[{]("customerName": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"phone": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(, ?"birthDay": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"registrationDate": ?(-?(0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(-?(0|[1-9][0-9]{0,17}))(, ?"shareWithResearchAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithPublicAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithFriendsAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?[}]$' AS plain  -- see plain_pattern
+  FROM raw_lines
 ),
 read_typed AS (
   -- A plain line is read straight into typed columns: valid if nothing required is missing.
@@ -121,36 +288,57 @@ plain_checked AS (
       AND record.`lastUpdateDate` IS NOT NULL AS plain_valid
   FROM read_typed
 ),
-read_as_text AS (
-  -- Any other line (the CASE spares plain lines the cost) has every key read as
-  -- text, in one parse: typing happens below, so a value of the wrong type is
-  -- seen and named, not made NULL.
+trimmed AS (
+  -- Any other line (each CASE spares plain lines the cost): its text without blank characters around it,
+  -- and that text with every string replaced by 0 (a NULL text, for a plain line, costs nothing).
   SELECT *,
-    CASE WHEN NOT plain_valid
-      THEN trim(line) LIKE '{%}' AND json_object_keys(trim(line)) IS NOT NULL END AS is_object,
-    CASE WHEN NOT plain_valid THEN from_json(trim(line), '`customerName` STRING, `email` STRING, `phone` STRING, `birthDay` STRING, `serialNumber` STRING, `registrationDate` STRING, `lastUpdateDate` STRING, `shareWithResearchAsOfDate` STRING, `shareWithPublicAsOfDate` STRING, `shareWithFriendsAsOfDate` STRING') END AS as_text
+    CASE WHEN NOT plain_valid AND valid_utf8 THEN trim(BOTH concat(' ', chr(9), chr(13), '﻿') FROM line) END AS text
   FROM plain_checked
+),
+lexed AS (
+  SELECT *,
+    regexp_replace(regexp_replace(text, replace('~~(["~~/bfnrt]|u([0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[dD][89abAB][0-9a-fA-F]{2}~~u[dD][c-fC-F][0-9a-fA-F]{2}))', '~', chr(92)), '_'), replace('"[^"~~~x00-~x1f]*"', '~', chr(92)), '0') AS skeleton
+  FROM trimmed
+),
+read_as_text AS (
+  -- Only a strict JSON object has its keys read, each as text, in one parse: typing happens
+  -- below, so a value of the wrong type is seen and named, not made NULL.
+  SELECT *,
+    CASE WHEN NOT plain_valid AND valid_utf8 THEN coalesce(text LIKE '{%}'
+        AND regexp_replace(skeleton, replace('[~[~]{}:, ~t]|-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?|true|false|null', '~', chr(92)), '') = ''
+        AND NOT skeleton RLIKE replace(',[ ~t]*[~]},]|[~[{][ ~t]*,', '~', chr(92))
+        AND NOT skeleton RLIKE '[0-9]{301}'
+        AND length(skeleton) - length(replace(replace(skeleton, '[', ''), '{', '')) <= 500
+        AND json_array_length(concat('[', text, ']')) = 1
+        AND size(json_object_keys(concat('{"":', text, '}'))) = 1
+        AND size(json_object_keys(text)) = size(array_distinct(json_object_keys(text))), false) END AS is_object
+  FROM lexed
+),
+read_fields AS (
+  SELECT *, CASE WHEN is_object THEN from_json(text, '`customerName` STRING, `email` STRING, `phone` STRING, `birthDay` STRING, `serialNumber` STRING, `registrationDate` STRING, `lastUpdateDate` STRING, `shareWithResearchAsOfDate` STRING, `shareWithPublicAsOfDate` STRING, `shareWithFriendsAsOfDate` STRING') END AS as_text
+  FROM read_as_text
 ),
 checked AS (
   SELECT *,
     CASE
       WHEN plain_valid THEN NULL
+      WHEN NOT valid_utf8 THEN 'invalid_encoding'
       WHEN NOT is_object THEN 'malformed_json'
-      WHEN as_text.`customerName` IS NOT NULL AND substr(as_text.`customerName`, 1, 1) IN ('{', '[') THEN 'wrong_type:customerName'
-      WHEN as_text.`email` IS NULL OR trim(as_text.`email`) = '' THEN 'missing_field:email'
-      WHEN as_text.`email` IS NOT NULL AND substr(as_text.`email`, 1, 1) IN ('{', '[') THEN 'wrong_type:email'
-      WHEN as_text.`phone` IS NOT NULL AND substr(as_text.`phone`, 1, 1) IN ('{', '[') THEN 'wrong_type:phone'
-      WHEN as_text.`birthDay` IS NOT NULL AND substr(as_text.`birthDay`, 1, 1) IN ('{', '[') THEN 'wrong_type:birthDay'
-      WHEN as_text.`serialNumber` IS NULL OR trim(as_text.`serialNumber`) = '' THEN 'missing_field:serialNumber'
-      WHEN as_text.`serialNumber` IS NOT NULL AND substr(as_text.`serialNumber`, 1, 1) IN ('{', '[') THEN 'wrong_type:serialNumber'
+      WHEN as_text.`customerName` IS NOT NULL AND (substr(as_text.`customerName`, 1, 1) IN ('{', '[') OR text RLIKE replace('"customerName"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:customerName'
+      WHEN as_text.`email` IS NULL OR NOT (as_text.`email` LIKE '{%' OR replace(replace(replace(replace(as_text.`email`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:email'
+      WHEN as_text.`email` IS NOT NULL AND (substr(as_text.`email`, 1, 1) IN ('{', '[') OR text RLIKE replace('"email"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:email'
+      WHEN as_text.`phone` IS NOT NULL AND (substr(as_text.`phone`, 1, 1) IN ('{', '[') OR text RLIKE replace('"phone"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:phone'
+      WHEN as_text.`birthDay` IS NOT NULL AND (substr(as_text.`birthDay`, 1, 1) IN ('{', '[') OR text RLIKE replace('"birthDay"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:birthDay'
+      WHEN as_text.`serialNumber` IS NULL OR NOT (as_text.`serialNumber` LIKE '{%' OR replace(replace(replace(replace(as_text.`serialNumber`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:serialNumber'
+      WHEN as_text.`serialNumber` IS NOT NULL AND (substr(as_text.`serialNumber`, 1, 1) IN ('{', '[') OR text RLIKE replace('"serialNumber"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:serialNumber'
       WHEN as_text.`registrationDate` IS NOT NULL AND NOT as_text.`registrationDate` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:registrationDate'
-      WHEN as_text.`lastUpdateDate` IS NULL OR trim(as_text.`lastUpdateDate`) = '' THEN 'missing_field:lastUpdateDate'
+      WHEN as_text.`lastUpdateDate` IS NULL OR NOT (as_text.`lastUpdateDate` LIKE '{%' OR replace(replace(replace(replace(as_text.`lastUpdateDate`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:lastUpdateDate'
       WHEN as_text.`lastUpdateDate` IS NOT NULL AND NOT as_text.`lastUpdateDate` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:lastUpdateDate'
       WHEN as_text.`shareWithResearchAsOfDate` IS NOT NULL AND NOT as_text.`shareWithResearchAsOfDate` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:shareWithResearchAsOfDate'
       WHEN as_text.`shareWithPublicAsOfDate` IS NOT NULL AND NOT as_text.`shareWithPublicAsOfDate` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:shareWithPublicAsOfDate'
       WHEN as_text.`shareWithFriendsAsOfDate` IS NOT NULL AND NOT as_text.`shareWithFriendsAsOfDate` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:shareWithFriendsAsOfDate'
     END AS reason
-  FROM read_as_text
+  FROM read_fields
 )
 SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`customerName` ELSE as_text.`customerName` END AS `customerName`,
@@ -169,12 +357,18 @@ FROM checked
 LANDING_ACCELEROMETER_SQL = """
 -- landing_accelerometer: type each line of accelerometer/landing/, or give the reason it is rejected.
 -- The schema is in stedi/catalogue.py and the rules in stedi/landing.py; generated by `make generate`.
-WITH lines AS (
-  SELECT line,
+WITH raw_lines AS (
+  SELECT
+    -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
+    CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
     regexp_extract(source_file, '([^/]+/landing/[^/]+)$', 1) AS source_file,
-    line RLIKE '^[{]("user": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"timestamp": ?(-?(0|[1-9][0-9]{0,17}))|"x": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)|"y": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)|"z": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?))(, ?("user": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"timestamp": ?(-?(0|[1-9][0-9]{0,17}))|"x": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)|"y": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)|"z": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)))*[}]$' AS plain  -- see plain_pattern
+    valid_utf8
   FROM accelerometer_raw
-  WHERE line LIKE '{%' OR trim(line) <> ''  -- a blank line is no record; most lines open an object
+  WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
+),
+lines AS (
+  SELECT *, line RLIKE '^[{]"user": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"timestamp": ?(-?(0|[1-9][0-9]{0,17})), ?"x": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?), ?"y": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?), ?"z": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)[}]$' AS plain  -- see plain_pattern
+  FROM raw_lines
 ),
 read_typed AS (
   -- A plain line is read straight into typed columns: valid if nothing required is missing.
@@ -191,33 +385,54 @@ plain_checked AS (
       AND record.`z` IS NOT NULL AS plain_valid
   FROM read_typed
 ),
-read_as_text AS (
-  -- Any other line (the CASE spares plain lines the cost) has every key read as
-  -- text, in one parse: typing happens below, so a value of the wrong type is
-  -- seen and named, not made NULL.
+trimmed AS (
+  -- Any other line (each CASE spares plain lines the cost): its text without blank characters around it,
+  -- and that text with every string replaced by 0 (a NULL text, for a plain line, costs nothing).
   SELECT *,
-    CASE WHEN NOT plain_valid
-      THEN trim(line) LIKE '{%}' AND json_object_keys(trim(line)) IS NOT NULL END AS is_object,
-    CASE WHEN NOT plain_valid THEN from_json(trim(line), '`user` STRING, `timestamp` STRING, `x` STRING, `y` STRING, `z` STRING') END AS as_text
+    CASE WHEN NOT plain_valid AND valid_utf8 THEN trim(BOTH concat(' ', chr(9), chr(13), '﻿') FROM line) END AS text
   FROM plain_checked
+),
+lexed AS (
+  SELECT *,
+    regexp_replace(regexp_replace(text, replace('~~(["~~/bfnrt]|u([0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[dD][89abAB][0-9a-fA-F]{2}~~u[dD][c-fC-F][0-9a-fA-F]{2}))', '~', chr(92)), '_'), replace('"[^"~~~x00-~x1f]*"', '~', chr(92)), '0') AS skeleton
+  FROM trimmed
+),
+read_as_text AS (
+  -- Only a strict JSON object has its keys read, each as text, in one parse: typing happens
+  -- below, so a value of the wrong type is seen and named, not made NULL.
+  SELECT *,
+    CASE WHEN NOT plain_valid AND valid_utf8 THEN coalesce(text LIKE '{%}'
+        AND regexp_replace(skeleton, replace('[~[~]{}:, ~t]|-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?|true|false|null', '~', chr(92)), '') = ''
+        AND NOT skeleton RLIKE replace(',[ ~t]*[~]},]|[~[{][ ~t]*,', '~', chr(92))
+        AND NOT skeleton RLIKE '[0-9]{301}'
+        AND length(skeleton) - length(replace(replace(skeleton, '[', ''), '{', '')) <= 500
+        AND json_array_length(concat('[', text, ']')) = 1
+        AND size(json_object_keys(concat('{"":', text, '}'))) = 1
+        AND size(json_object_keys(text)) = size(array_distinct(json_object_keys(text))), false) END AS is_object
+  FROM lexed
+),
+read_fields AS (
+  SELECT *, CASE WHEN is_object THEN from_json(text, '`user` STRING, `timestamp` STRING, `x` STRING, `y` STRING, `z` STRING') END AS as_text
+  FROM read_as_text
 ),
 checked AS (
   SELECT *,
     CASE
       WHEN plain_valid THEN NULL
+      WHEN NOT valid_utf8 THEN 'invalid_encoding'
       WHEN NOT is_object THEN 'malformed_json'
-      WHEN as_text.`user` IS NULL OR trim(as_text.`user`) = '' THEN 'missing_field:user'
-      WHEN as_text.`user` IS NOT NULL AND substr(as_text.`user`, 1, 1) IN ('{', '[') THEN 'wrong_type:user'
-      WHEN as_text.`timestamp` IS NULL OR trim(as_text.`timestamp`) = '' THEN 'missing_field:timestamp'
+      WHEN as_text.`user` IS NULL OR NOT (as_text.`user` LIKE '{%' OR replace(replace(replace(replace(as_text.`user`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:user'
+      WHEN as_text.`user` IS NOT NULL AND (substr(as_text.`user`, 1, 1) IN ('{', '[') OR text RLIKE replace('"user"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:user'
+      WHEN as_text.`timestamp` IS NULL OR NOT (as_text.`timestamp` LIKE '{%' OR replace(replace(replace(replace(as_text.`timestamp`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:timestamp'
       WHEN as_text.`timestamp` IS NOT NULL AND NOT as_text.`timestamp` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:timestamp'
-      WHEN as_text.`x` IS NULL OR trim(as_text.`x`) = '' THEN 'missing_field:x'
-      WHEN as_text.`x` IS NOT NULL AND NOT as_text.`x` RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$' THEN 'wrong_type:x'
-      WHEN as_text.`y` IS NULL OR trim(as_text.`y`) = '' THEN 'missing_field:y'
-      WHEN as_text.`y` IS NOT NULL AND NOT as_text.`y` RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$' THEN 'wrong_type:y'
-      WHEN as_text.`z` IS NULL OR trim(as_text.`z`) = '' THEN 'missing_field:z'
-      WHEN as_text.`z` IS NOT NULL AND NOT as_text.`z` RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$' THEN 'wrong_type:z'
+      WHEN as_text.`x` IS NULL OR NOT (as_text.`x` LIKE '{%' OR replace(replace(replace(replace(as_text.`x`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:x'
+      WHEN as_text.`x` IS NOT NULL AND NOT coalesce(as_text.`x` RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$' AND abs(TRY_CAST(as_text.`x` AS DOUBLE)) <= 1.7976931348623157E308, false) THEN 'wrong_type:x'
+      WHEN as_text.`y` IS NULL OR NOT (as_text.`y` LIKE '{%' OR replace(replace(replace(replace(as_text.`y`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:y'
+      WHEN as_text.`y` IS NOT NULL AND NOT coalesce(as_text.`y` RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$' AND abs(TRY_CAST(as_text.`y` AS DOUBLE)) <= 1.7976931348623157E308, false) THEN 'wrong_type:y'
+      WHEN as_text.`z` IS NULL OR NOT (as_text.`z` LIKE '{%' OR replace(replace(replace(replace(as_text.`z`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:z'
+      WHEN as_text.`z` IS NOT NULL AND NOT coalesce(as_text.`z` RLIKE '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$' AND abs(TRY_CAST(as_text.`z` AS DOUBLE)) <= 1.7976931348623157E308, false) THEN 'wrong_type:z'
     END AS reason
-  FROM read_as_text
+  FROM read_fields
 )
 SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`user` ELSE as_text.`user` END AS `user`,
@@ -231,12 +446,18 @@ FROM checked
 LANDING_STEP_TRAINER_SQL = """
 -- landing_step_trainer: type each line of step_trainer/landing/, or give the reason it is rejected.
 -- The schema is in stedi/catalogue.py and the rules in stedi/landing.py; generated by `make generate`.
-WITH lines AS (
-  SELECT line,
+WITH raw_lines AS (
+  SELECT
+    -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
+    CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
     regexp_extract(source_file, '([^/]+/landing/[^/]+)$', 1) AS source_file,
-    line RLIKE '^[{]("sensorReadingTime": ?(-?(0|[1-9][0-9]{0,17}))|"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"distanceFromObject": ?(-?(0|[1-9][0-9]{0,8})))(, ?("sensorReadingTime": ?(-?(0|[1-9][0-9]{0,17}))|"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")|"distanceFromObject": ?(-?(0|[1-9][0-9]{0,8}))))*[}]$' AS plain  -- see plain_pattern
+    valid_utf8
   FROM step_trainer_raw
-  WHERE line LIKE '{%' OR trim(line) <> ''  -- a blank line is no record; most lines open an object
+  WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
+),
+lines AS (
+  SELECT *, line RLIKE '^[{]"sensorReadingTime": ?(-?(0|[1-9][0-9]{0,17})), ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(-?(0|[1-9][0-9]{0,8}))[}]$' AS plain  -- see plain_pattern
+  FROM raw_lines
 ),
 read_typed AS (
   -- A plain line is read straight into typed columns: valid if nothing required is missing.
@@ -251,29 +472,50 @@ plain_checked AS (
       AND record.`distanceFromObject` IS NOT NULL AS plain_valid
   FROM read_typed
 ),
-read_as_text AS (
-  -- Any other line (the CASE spares plain lines the cost) has every key read as
-  -- text, in one parse: typing happens below, so a value of the wrong type is
-  -- seen and named, not made NULL.
+trimmed AS (
+  -- Any other line (each CASE spares plain lines the cost): its text without blank characters around it,
+  -- and that text with every string replaced by 0 (a NULL text, for a plain line, costs nothing).
   SELECT *,
-    CASE WHEN NOT plain_valid
-      THEN trim(line) LIKE '{%}' AND json_object_keys(trim(line)) IS NOT NULL END AS is_object,
-    CASE WHEN NOT plain_valid THEN from_json(trim(line), '`sensorReadingTime` STRING, `serialNumber` STRING, `distanceFromObject` STRING') END AS as_text
+    CASE WHEN NOT plain_valid AND valid_utf8 THEN trim(BOTH concat(' ', chr(9), chr(13), '﻿') FROM line) END AS text
   FROM plain_checked
+),
+lexed AS (
+  SELECT *,
+    regexp_replace(regexp_replace(text, replace('~~(["~~/bfnrt]|u([0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[dD][89abAB][0-9a-fA-F]{2}~~u[dD][c-fC-F][0-9a-fA-F]{2}))', '~', chr(92)), '_'), replace('"[^"~~~x00-~x1f]*"', '~', chr(92)), '0') AS skeleton
+  FROM trimmed
+),
+read_as_text AS (
+  -- Only a strict JSON object has its keys read, each as text, in one parse: typing happens
+  -- below, so a value of the wrong type is seen and named, not made NULL.
+  SELECT *,
+    CASE WHEN NOT plain_valid AND valid_utf8 THEN coalesce(text LIKE '{%}'
+        AND regexp_replace(skeleton, replace('[~[~]{}:, ~t]|-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?|true|false|null', '~', chr(92)), '') = ''
+        AND NOT skeleton RLIKE replace(',[ ~t]*[~]},]|[~[{][ ~t]*,', '~', chr(92))
+        AND NOT skeleton RLIKE '[0-9]{301}'
+        AND length(skeleton) - length(replace(replace(skeleton, '[', ''), '{', '')) <= 500
+        AND json_array_length(concat('[', text, ']')) = 1
+        AND size(json_object_keys(concat('{"":', text, '}'))) = 1
+        AND size(json_object_keys(text)) = size(array_distinct(json_object_keys(text))), false) END AS is_object
+  FROM lexed
+),
+read_fields AS (
+  SELECT *, CASE WHEN is_object THEN from_json(text, '`sensorReadingTime` STRING, `serialNumber` STRING, `distanceFromObject` STRING') END AS as_text
+  FROM read_as_text
 ),
 checked AS (
   SELECT *,
     CASE
       WHEN plain_valid THEN NULL
+      WHEN NOT valid_utf8 THEN 'invalid_encoding'
       WHEN NOT is_object THEN 'malformed_json'
-      WHEN as_text.`sensorReadingTime` IS NULL OR trim(as_text.`sensorReadingTime`) = '' THEN 'missing_field:sensorReadingTime'
+      WHEN as_text.`sensorReadingTime` IS NULL OR NOT (as_text.`sensorReadingTime` LIKE '{%' OR replace(replace(replace(replace(as_text.`sensorReadingTime`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:sensorReadingTime'
       WHEN as_text.`sensorReadingTime` IS NOT NULL AND NOT as_text.`sensorReadingTime` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:sensorReadingTime'
-      WHEN as_text.`serialNumber` IS NULL OR trim(as_text.`serialNumber`) = '' THEN 'missing_field:serialNumber'
-      WHEN as_text.`serialNumber` IS NOT NULL AND substr(as_text.`serialNumber`, 1, 1) IN ('{', '[') THEN 'wrong_type:serialNumber'
-      WHEN as_text.`distanceFromObject` IS NULL OR trim(as_text.`distanceFromObject`) = '' THEN 'missing_field:distanceFromObject'
+      WHEN as_text.`serialNumber` IS NULL OR NOT (as_text.`serialNumber` LIKE '{%' OR replace(replace(replace(replace(as_text.`serialNumber`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:serialNumber'
+      WHEN as_text.`serialNumber` IS NOT NULL AND (substr(as_text.`serialNumber`, 1, 1) IN ('{', '[') OR text RLIKE replace('"serialNumber"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:serialNumber'
+      WHEN as_text.`distanceFromObject` IS NULL OR NOT (as_text.`distanceFromObject` LIKE '{%' OR replace(replace(replace(replace(as_text.`distanceFromObject`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:distanceFromObject'
       WHEN as_text.`distanceFromObject` IS NOT NULL AND NOT as_text.`distanceFromObject` RLIKE '^-?[0-9]{1,9}$' THEN 'wrong_type:distanceFromObject'
     END AS reason
-  FROM read_as_text
+  FROM read_fields
 )
 SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`sensorReadingTime` ELSE TRY_CAST(as_text.`sensorReadingTime` AS BIGINT) END AS `sensorReadingTime`,

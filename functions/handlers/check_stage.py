@@ -6,10 +6,10 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.config import Config
 
 from stedi.aws.athena import AthenaQuery
-from stedi.aws.audit import audit_stage, verify_staged_tables
+from stedi.aws.audit import audit_stage, checked_tables, verify_landing_unchanged, verify_staged_tables
 from stedi.aws.run_input import run_input_from_state, validate_stage
 from stedi.aws.settings import Settings
-from stedi.catalogue import STAGE
+from stedi.catalogue import STAGE, TYPED
 
 logger = Logger()
 tracer = Tracer()
@@ -17,6 +17,7 @@ metrics = Metrics()
 # Throttled Athena and Glue calls are retried here, with backoff, before the state machine sees an error.
 athena = boto3.client("athena", config=Config(retries={"mode": "standard", "max_attempts": 8}))
 glue = boto3.client("glue", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+s3 = boto3.client("s3")
 
 
 @logger.inject_lambda_context
@@ -27,9 +28,18 @@ def handler(event, context):
     stage = validate_stage(event.get("stage"))
     run = run_input_from_state(event.get("run"), settings)
     logger.append_keys(stage=stage, run_id=run.run_id)
-    verify_staged_tables(glue, settings.staging_database, run.staging, STAGE[stage].tables)
+    verify_staged_tables(glue, settings.staging_database, run.staging, checked_tables(stage))
+    if STAGE[stage].kind == TYPED:
+        verify_landing_unchanged(s3, run.staging)
+
+    def remaining() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    # Every query's deadline keeps back a tenth of the invocation's time (at most 20 s) to stop the queries
+    # and say so (QueryTimedOut, which the state machine retries) before Lambda ends the invocation.
     query = AthenaQuery(athena, settings.staging_database, settings.athena_workgroup,
-                        timeout_seconds=settings.query_timeout_seconds)
+                        timeout_seconds=settings.query_timeout_seconds, concurrency=settings.query_concurrency,
+                        remaining_seconds=remaining, reserve_seconds=min(20.0, remaining() / 10))
     audit = audit_stage(stage, run, query)
     _record_metrics(audit)
     for result in audit.results:

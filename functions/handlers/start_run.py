@@ -5,12 +5,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from stedi.aws.settings import Settings
-from stedi.aws.trigger import NotAnUpload, decide, parse_upload, pipeline_state, start_run
+from stedi.aws.trigger import NotAnUpload, parse_upload, trigger
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
+dynamodb = boto3.client("dynamodb")
 
 
 @logger.inject_lambda_context
@@ -25,12 +26,11 @@ def handler(event, context):
         except NotAnUpload as reason:  # acknowledged and dropped: retrying cannot make it an upload
             logger.warning("ignored message", extra={"reason": str(reason)})
     metrics.add_metric(name="UploadsSeen", unit=MetricUnit.Count, value=len(uploads))
-    decision = decide(uploads, pipeline_state(sfn, settings.state_machine_arn))
+    decision = trigger(uploads, sfn, dynamodb, state_machine_arn=settings.state_machine_arn,
+                       run_lock_table=settings.run_lock_table)
     logger.info("trigger decision", extra={"action": decision.action, "reason": decision.reason,
                                            "execution_name": decision.execution_name, "uploads": len(uploads)})
     if decision.action == "wait":
         return {"batchItemFailures": [{"itemIdentifier": upload.message_id} for upload in uploads]}
-    if decision.action == "start":
-        started = start_run(sfn, settings.state_machine_arn, decision.execution_name)
-        metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=int(started))
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=int(decision.action == "start"))
     return {"batchItemFailures": []}

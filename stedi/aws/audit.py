@@ -3,6 +3,9 @@
 The Glue job registers each table it writes in the staging database, pointed
 at this run's prefix; verify_staged_tables makes sure that is so before any
 check runs, because a check of an older run's files would pass for the wrong data.
+The landing job also registers the <source>_raw tables at this run's snapshot
+of the landing files; verify_landing_unchanged makes sure every file of it is
+still the version the job read, because Athena reads a file's current version.
 """
 
 from __future__ import annotations
@@ -11,14 +14,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from stedi.accounting import row_count_queries, set_aside, stage_summary
+from stedi.accounting import row_count_queries, set_aside, set_aside_queries, stage_summary
 from stedi.aws.athena import AthenaQuery
 from stedi.aws.run_input import RunInput
+from stedi.catalogue import STAGE, TYPED
 from stedi.checks import CheckFailed, CheckResult, run_checks
+from stedi.runner import read_landing_snapshot, split_s3
 
 
 class StagedTableMissing(Exception):
     """A table the stage should have written is not registered at this run's prefix."""
+
+
+class LandingChanged(Exception):
+    """A landing file the landing job read was replaced or deleted before the checks could count it."""
 
 
 @dataclass
@@ -53,6 +62,13 @@ def same_location(left: str, right: str) -> bool:
     return left.rstrip("/") == right.rstrip("/")
 
 
+def checked_tables(stage: str) -> tuple[str, ...]:
+    """The tables a stage's checks read that the stage's job registers: what it writes and, for landing,
+    the raw lines of its snapshot."""
+    definition = STAGE[stage]
+    return definition.tables + (definition.reads if definition.kind == TYPED else ())
+
+
 def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tuple[str, ...]) -> None:
     for table in tables:
         try:
@@ -64,11 +80,42 @@ def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tup
             raise StagedTableMissing(f"{database}.{table} points at {location}, not this run's {staging_uri}/{table}")
 
 
+def verify_landing_unchanged(s3: Any, staging_uri: str) -> None:
+    """Every file of the run's landing snapshot is still there with the ETag the landing job listed.
+
+    A file uploaded meanwhile is no concern: the raw tables read only the snapshot's files.
+    """
+    current: dict[str, str] = {}
+    changed = []
+    for files in read_landing_snapshot(s3, staging_uri).values():
+        bucket, key = split_s3(files[0]["path"])
+        folder = key.rsplit("/", 1)[0] + "/"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+            current.update({f"s3://{bucket}/{item['Key']}": item["ETag"] for item in page.get("Contents", [])})
+        for file in files:
+            now = current.get(file["path"])
+            if now != file["etag"]:
+                changed.append(f"{file['path']} was {'deleted' if now is None else 'replaced'}")
+    if changed:
+        raise LandingChanged(f"{len(changed)} landing file(s) changed after the landing job read them, so their "
+                             f"lines can no longer be counted: {'; '.join(changed)}. The next run reads them as "
+                             "they are now.")
+
+
 def audit_stage(stage: str, run: RunInput, query: AthenaQuery, clock: Callable[[], float] = time.monotonic
                 ) -> StageAudit:
-    """Row counts of what the stage wrote, its checks, what it set aside (as pipeline.Audit does on DuckDB)."""
+    """Row counts of what the stage wrote, its checks, what it set aside (as pipeline.Audit does on DuckDB).
+
+    Every query is independent of the others, so all of them run at once (query.run_all), then the checks
+    are judged on the answers. Which queries the checks need is what run_checks asks for: it is run once
+    with a recorder first.
+    """
     started = clock()
-    rows = {table: int(query(sql)) for table, sql in row_count_queries(stage).items()}
-    results = run_checks(stage, query, consent_scope=run.consent_scope, expected_counts=run.expected_counts)
-    aside = set_aside(stage, query.rows)
-    return StageAudit(stage, rows, results, aside, clock() - started)
+    checks = dict(consent_scope=run.consent_scope, expected_counts=run.expected_counts, schema=query.database)
+    asked: list[str] = []
+    run_checks(stage, lambda sql: asked.append(sql) or 0, **checks)
+    counts, aside = row_count_queries(stage), set_aside_queries(stage)
+    answers = query.run_all([*counts.values(), *asked], aside.values())
+    rows = {table: int(answers.values[sql]) for table, sql in counts.items()}
+    results = run_checks(stage, answers.values.__getitem__, **checks)
+    return StageAudit(stage, rows, results, set_aside(stage, answers.rows.__getitem__), clock() - started)

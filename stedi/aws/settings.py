@@ -17,7 +17,9 @@ class Settings:
     published_database: str = ""
     athena_workgroup: str = ""
     state_machine_arn: str = ""
+    run_lock_table: str = ""
     query_timeout_seconds: float = 240.0
+    query_concurrency: int = 1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -28,7 +30,9 @@ class Settings:
             published_database=env.get("PUBLISHED_DATABASE", ""),
             athena_workgroup=env.get("ATHENA_WORKGROUP", ""),
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            run_lock_table=env.get("RUN_LOCK_TABLE", ""),
             query_timeout_seconds=float(env.get("QUERY_TIMEOUT_SECONDS", "240")),
+            query_concurrency=int(env.get("QUERY_CONCURRENCY", "1")),
         )
 
     def staging_uri(self, run_id: str) -> str:

@@ -2,10 +2,12 @@
 
 `make generate` writes it to statemachine/pipeline.asl.json, which template.yaml
 deploys with its ${...} placeholders substituted (DefinitionSubstitutions).
-A run: validate the input, crawl every landing zone, then for each stage of
-stedi.catalogue in order its Glue job and its checks on Athena, then publish.
-Any failure goes through one "Failed at <step>" state, which names the step
-for the one alert, to the one Fail state.
+A run: validate the input, take the run lock (stedi.aws.run_lock), crawl every
+landing zone, then for each stage of stedi.catalogue in order its Glue job and
+its checks on Athena, then publish and release the lock. Any failure goes
+through one "Failed at <step>" state, which names the step for the one alert,
+then releases the lock, to the one Fail state. Service ARNs name the partition
+(${Partition}), so the definition deploys outside the `aws` partition too.
 
 Each stage keeps its own named states (rather than a Map over the stages) so
 that the console's graph shows which stage a run reached.
@@ -15,7 +17,11 @@ Standard library only: it ships in the Lambda layer with the rest of stedi.aws.
 from __future__ import annotations
 
 from stedi.accounting import SUMMARY_KEYS
+from stedi.aws.run_lock import LOCK_ATTRIBUTE, LOCK_KEY, OWNER_ATTRIBUTE, RUN_TIMEOUT_SECONDS
 from stedi.catalogue import LANDING_SOURCES, STAGE_LIST, TYPED, Source, Stage
+
+# Service integrations in the partition deployed to (arn:aws:states:::... in most Regions).
+STATES = "arn:${Partition}:states:::"
 
 # The one Glue job runs every stage, named by its --stage argument.
 STAGE_JOB = "${StageJob}"
@@ -31,10 +37,10 @@ GLUE_API_RETRY = {
     "ErrorEquals": ["Glue.ThrottlingException", "Glue.OperationTimeoutException", "Glue.InternalServiceException"],
     "IntervalSeconds": 5, "MaxAttempts": 5, "BackoffRate": 2,
 }
-# StartJobRun refused (MaxConcurrentRuns is 1) or throttled is retried; a job run that
-# failed is not, here or by Glue (MaxRetries 0): the run fails at its stage.
+# StartJobRun refused (MaxConcurrentRuns is 1), throttled or failing inside Glue is retried; a job run
+# that failed is not (States.TaskFailed), here or by Glue (MaxRetries 0): the run fails at its stage.
 GLUE_JOB_RETRY = {
-    "ErrorEquals": ["Glue.ConcurrentRunsExceededException", *GLUE_API_RETRY["ErrorEquals"]],
+    "ErrorEquals": ["Glue.ConcurrentRunsExceededException", "Glue.AWSGlueException", *GLUE_API_RETRY["ErrorEquals"]],
     "IntervalSeconds": 60, "MaxAttempts": 3, "BackoffRate": 2,
 }
 CRAWL_POLL_SECONDS = 30
@@ -46,17 +52,37 @@ def catch_all(failed_at: str) -> list[dict]:
     return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": f"Failed at {failed_at}"}]
 
 
-def lambda_task(*, comment: str, function: str, payload: dict, result_selector: dict, result_path: str,
+def lambda_task(*, comment: str, function: str, payload: dict, result_selector: dict | None, result_path: str | None,
                 failed_at: str, next_state: str, retry: tuple[dict, ...] = ()) -> dict:
     return {
         "Type": "Task",
         "Comment": comment,
-        "Resource": "arn:aws:states:::lambda:invoke",
+        "Resource": f"{STATES}lambda:invoke",
         "Parameters": {"FunctionName": function, "Payload": payload},
-        "ResultSelector": result_selector,
+        **({"ResultSelector": result_selector} if result_selector else {}),
         "ResultPath": result_path,
         "Retry": [LAMBDA_SERVICE_RETRY, *retry],
         "Catch": catch_all(failed_at),
+        "Next": next_state,
+    }
+
+
+def release_lock(next_state: str) -> dict:
+    """Free the run lock if this execution holds it. Failing to (another run's lock, DynamoDB unavailable)
+    changes nothing of how the run ends: the EventBridge rule on its end, or the lock's expiry, frees it."""
+    return {
+        "Type": "Task",
+        "Comment": "Free the run lock for the next run (stedi.aws.run_lock); only its holder can.",
+        "Resource": f"{STATES}dynamodb:deleteItem",
+        "Parameters": {
+            "TableName": "${RunLockTable}",
+            "Key": {LOCK_ATTRIBUTE: {"S": LOCK_KEY}},
+            "ConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": OWNER_ATTRIBUTE},
+            "ExpressionAttributeValues": {":owner": {"S.$": "$$.Execution.Name"}},
+        },
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.release_error", "Next": next_state}],
         "Next": next_state,
     }
 
@@ -80,7 +106,7 @@ def crawl_branch(source: Source) -> dict:
             f"Prepare {label} crawl": {"Type": "Pass", "Parameters": {"polls": 0}, "Next": start},
             start: {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
+                "Resource": f"{STATES}aws-sdk:glue:startCrawler",
                 "Parameters": {"Name": crawler},
                 "ResultPath": None,
                 "Retry": [GLUE_API_RETRY],
@@ -90,7 +116,7 @@ def crawl_branch(source: Source) -> dict:
             wait: {"Type": "Wait", "Seconds": CRAWL_POLL_SECONDS, "Next": get},
             get: {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:glue:getCrawler",
+                "Resource": f"{STATES}aws-sdk:glue:getCrawler",
                 "Parameters": {"Name": crawler},
                 "ResultSelector": {"State.$": "$.Crawler.State", "Crawler.$": "$.Crawler"},
                 "ResultPath": "$.crawler",
@@ -158,7 +184,7 @@ def stage_states(stage: Stage, next_state: str) -> dict[str, dict]:
         job_name(stage): {
             "Type": "Task",
             "Comment": f"Stage {stage.name}: {stage.summary}.",
-            "Resource": "arn:aws:states:::glue:startJobRun.sync",
+            "Resource": f"{STATES}glue:startJobRun.sync",
             "Parameters": {"JobName": STAGE_JOB, "Arguments": job_arguments(stage)},
             # ExecutionTime: the seconds the run used, which the manifest records as the stage's time.
             "ResultSelector": {"job_run_id.$": "$.Id", "state.$": "$.JobRunState", "seconds.$": "$.ExecutionTime"},
@@ -182,10 +208,11 @@ def stage_states(stage: Stage, next_state: str) -> dict[str, dict]:
 
 
 def failure_states(steps: list[str]) -> dict[str, dict]:
-    """One "Failed at <step>" per step, then the one alert and the one Fail state."""
+    """One "Failed at <step>" per step, then the lock released, the one alert and the one Fail state."""
     states = {f"Failed at {step}": {"Type": "Pass", "Result": step, "ResultPath": "$.failed_stage",
-                                    "Next": "Describe failure"}
+                                    "Next": "Release run lock after failure"}
               for step in steps}
+    states["Release run lock after failure"] = release_lock("Describe failure")
     states["Describe failure"] = {
         "Type": "Pass",
         "Parameters": {"error.$": "States.Format('{}: {}', $.failed_stage, $.failure.Error)",
@@ -196,7 +223,7 @@ def failure_states(steps: list[str]) -> dict[str, dict]:
     states["Notify failure"] = {
         "Type": "Task",
         "Comment": "The one alert of a failed run, naming the stage and, for a check, the check.",
-        "Resource": "arn:aws:states:::sns:publish",
+        "Resource": f"{STATES}sns:publish",
         "Parameters": {
             "TopicArn": "${AlertTopicArn}",
             "Subject.$": "States.Format('STEDI pipeline run failed in stage {}', $.failed_stage)",
@@ -224,6 +251,15 @@ def definition() -> dict:
             result_selector={"run.$": "$.Payload"},
             result_path="$",
             failed_at="input",
+            next_state="Take run lock",
+        ),
+        "Take run lock": lambda_task(
+            comment="One run at a time: hold the run lock until the run ends, or fail now if another run holds it.",
+            function="${TakeRunLockFunctionArn}",
+            payload={"owner.$": "$$.Execution.Name"},
+            result_selector=None,
+            result_path=None,
+            failed_at="lock",
             next_state="Crawl landing zones",
         ),
         "Crawl landing zones": {
@@ -244,14 +280,17 @@ def definition() -> dict:
         result_selector={"tables_published.$": "$.Payload.tables_published", "runs_pruned.$": "$.Payload.runs_pruned"},
         result_path="$.published",
         failed_at="publish",
-        next_state="Published",
+        next_state="Release run lock",
     )
+    states["Release run lock"] = release_lock("Published")
     states["Published"] = {"Type": "Succeed"}
-    states.update(failure_states(["input", "crawl", *(stage.name for stage in STAGE_LIST), "publish"]))
+    states.update(failure_states(["input", "lock", "crawl", *(stage.name for stage in STAGE_LIST), "publish"]))
     return {
         "Comment": "STEDI lakehouse pipeline: crawl the landing zones, then each stage's Glue job and its Athena "
                    "checks in the order of stedi.catalogue, then publish. Generated from stedi/aws/state_machine.py "
                    "by `make generate`.",
         "StartAt": "Validate input",
+        # No run lasts longer than the run lock it holds (stedi.aws.run_lock).
+        "TimeoutSeconds": RUN_TIMEOUT_SECONDS,
         "States": states,
     }

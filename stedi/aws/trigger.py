@@ -2,19 +2,21 @@
 
 S3 "Object Created" events reach an SQS queue through EventBridge; the queue
 hands them to the trigger Lambda in batches gathered over a batching window,
-and the Lambda runs one at a time (reserved concurrency 1). For a batch:
+several batches at once. For a batch:
 
-- a run is in progress: the uploads are handed back to the queue (reported
-  as batch item failures) and come again after the visibility timeout, so
-  files landing mid-run start the next run once this one has ended;
 - every upload is older than the start of the latest run: that run read them
   (a redelivered event, or the tail of a burst that was split over batches),
   so nothing starts;
-- otherwise one run starts, named after the batch's events, so the same batch
+- otherwise the trigger takes the run lock (stedi.aws.run_lock) for a run
+  named after the batch's events, and starts it. If another run holds the
+  lock, the uploads are handed back to the queue (reported as batch item
+  failures) and come again after the visibility timeout, so files landing
+  mid-run start the next run once this one has ended. The same batch
   delivered twice asks for the same execution name and cannot start a second.
 
 An upload made just after a run started is still read by it: the landing job
-lists the files only after the crawls, at least one crawler poll later.
+lists the files only after the crawls, at least one crawler poll later. From
+then on the run reads its snapshot of the landing files and nothing else.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
+from stedi.aws.run_lock import TRIGGER_HOLD_SECONDS, RunLockHeld, release, take
 from stedi.catalogue import SOURCES
 
 LANDING_KEY = re.compile(r"^(?P<source>" + "|".join(map(re.escape, SOURCES)) + r")/landing/(?P<file>[^/]+)$")
@@ -80,19 +83,10 @@ def execution_name(uploads: Iterable[Upload]) -> str:
     return f"upload-{newest:%Y%m%dT%H%M%SZ}-{digest}"
 
 
-@dataclass(frozen=True)
-class PipelineState:
-    running: bool
-    latest_start: datetime | None  # start of the most recent execution, whatever its status
-
-
-def decide(uploads: list[Upload], pipeline: PipelineState) -> Decision:
-    """What to do with a batch of uploads, given what the state machine is doing."""
+def decide(uploads: list[Upload], latest_start: datetime | None) -> Decision:
+    """Whether a batch of uploads asks for a run, given when the latest run started (whatever its status)."""
     if not uploads:
         return Decision("skip", "no landing upload in the batch")
-    if pipeline.running:
-        return Decision("wait", "a run is in progress: the uploads wait for the next one")
-    latest_start = pipeline.latest_start
     new = [upload for upload in uploads if latest_start is None or upload.time > latest_start]
     if not new:
         started = f"{latest_start:%Y-%m-%dT%H:%M:%SZ}"
@@ -100,11 +94,11 @@ def decide(uploads: list[Upload], pipeline: PipelineState) -> Decision:
     return Decision("start", f"{len(new)} new upload(s)", execution_name(new))
 
 
-def pipeline_state(sfn: Any, state_machine_arn: str) -> PipelineState:
-    running = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1)
-    # Executions are listed newest first.
+def latest_start(sfn: Any, state_machine_arn: str) -> datetime | None:
+    """When the most recent execution started: executions are listed newest first. A run started a moment
+    ago may be missing (ListExecutions is eventually consistent); the run lock, not this, keeps runs apart."""
     latest = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=1)["executions"]
-    return PipelineState(bool(running["executions"]), latest[0]["startDate"] if latest else None)
+    return latest[0]["startDate"] if latest else None
 
 
 def start_run(sfn: Any, state_machine_arn: str, name: str) -> bool:
@@ -114,3 +108,26 @@ def start_run(sfn: Any, state_machine_arn: str, name: str) -> bool:
     except sfn.exceptions.ExecutionAlreadyExists:
         return False
     return True
+
+
+def trigger(uploads: list[Upload], sfn: Any, dynamodb: Any, *, state_machine_arn: str, run_lock_table: str
+            ) -> Decision:
+    """Decide about a batch and carry it out: at most one run starts, and only while no run holds the lock."""
+    decision = decide(uploads, latest_start(sfn, state_machine_arn))
+    if decision.action != "start":
+        return decision
+    name = decision.execution_name
+    try:
+        take(dynamodb, run_lock_table, name, seconds=TRIGGER_HOLD_SECONDS, may_renew=False)
+    except RunLockHeld as held:
+        running = held.holder.owner if held.holder else "another run"
+        return Decision("wait", f"{running} is in progress: the uploads wait for the next run", name)
+    started = False
+    try:
+        started = start_run(sfn, state_machine_arn, name)
+    finally:
+        if not started:  # started before, or StartExecution failed: free the lock at once
+            release(dynamodb, run_lock_table, name)
+    if not started:
+        return Decision("skip", "this batch's run was started before (a redelivered batch)", name)
+    return decision

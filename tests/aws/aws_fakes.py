@@ -5,15 +5,24 @@ databases, crawlers and jobs, topic, Lambda functions, the state machine
 from statemachine/pipeline.asl.json with its substitutions applied) and
 patches moto where it falls short of AWS (see the notes on offline testing):
 
-- Lambda invocations run the real handler in-process; an exception becomes a
-  function error whose type Step Functions matches, as on AWS.
-- A run of the Glue job registers the tables of the stage named by its --stage
-  argument in the staging database at the run's --staging prefix, as the
-  job's script does with --staging_database.
+- Lambda invocations run the real handler in-process, with a context whose
+  remaining time counts down from the function's timeout; an exception becomes
+  a function error whose type Step Functions matches, as on AWS.
+- A run of the Glue job runs the deployed script's `main` (glue_scripts/stedi_stage.py)
+  with the job's and the run's arguments, as Glue does, with Spark's part
+  faked: a stage "writes" its tables by recording how many rows each has
+  (landing: the non-blank lines of the files it was given to read, or else of
+  every file in the landing folder at that moment), and registering a table
+  creates it in the staging database at the run's prefix. Listing the landing
+  files, recording the snapshot and registering the raw tables are the
+  script's own, against moto.
 - Athena answers each query through `answer(sql)`: moto does not run SQL.
   By default every count is 0 and nothing is set aside; a test may answer
-  from DuckDB over a local run's staged tables instead. The SQL itself is
-  tested on DuckDB and with the Trino parser elsewhere.
+  from DuckDB over a local run's staged tables instead, or with `LakeAthena`
+  from what the jobs wrote and the files the raw tables read. The SQL itself
+  is tested on DuckDB and with the Trino parser elsewhere.
+- The landing folders start with one file each (SEED_UPLOADS), as a deployed
+  stack has once data was uploaded.
 - Crawls finish at once and report SUCCEEDED; Wait states and retry
   intervals do not really sleep (the intervals asked for are recorded).
 """
@@ -24,10 +33,13 @@ import functools
 import importlib.util
 import io
 import json
+import re
 import sys
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -37,11 +49,16 @@ import boto3
 REPO = Path(__file__).resolve().parents[2]
 HANDLERS = REPO / "functions" / "handlers"
 ASL = REPO / "statemachine" / "pipeline.asl.json"
+GLUE_SCRIPT = REPO / "glue_scripts" / "stedi_stage.py"
 REGION = "us-east-1"
 BUCKET = "stedi-lake-test"
 STAGING_DB, PUBLISHED_DB, CRAWLED_DB = "stedi_staging", "stedi_published", "stedi_landing_crawled"
 STAGE_JOB = "stedi-stage"  # the one Glue job; each run names its stage in --stage
 WORKGROUP = "stedi-checks"
+LOCK_TABLE = "stedi-run-lock"
+SEED_UPLOADS = {"customer/landing/seed.json": '{"email": "a@test.com"}\n',
+                "accelerometer/landing/seed.json": '{"user": "a@test.com"}\n',
+                "step_trainer/landing/seed.json": '{"serialNumber": "s-1"}\n'}
 
 
 ENVIRONMENT = {
@@ -50,7 +67,8 @@ ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_SERVICE_NAME": "stedi-pipeline",
     "POWERTOOLS_METRICS_NAMESPACE": "STEDI", "POWERTOOLS_LOG_LEVEL": "WARNING",
     "LAKE_BUCKET": BUCKET, "STAGING_DATABASE": STAGING_DB, "PUBLISHED_DATABASE": PUBLISHED_DB,
-    "ATHENA_WORKGROUP": WORKGROUP, "QUERY_TIMEOUT_SECONDS": "30",
+    "ATHENA_WORKGROUP": WORKGROUP, "QUERY_TIMEOUT_SECONDS": "30", "QUERY_CONCURRENCY": "4",
+    "RUN_LOCK_TABLE": LOCK_TABLE,
 }
 
 
@@ -75,6 +93,23 @@ class LambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:test-function"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    timeout_seconds: float = 900  # the time Lambda gives the invocation, counted from its start
+
+    def __post_init__(self):
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@functools.lru_cache(maxsize=1)
+def glue_script():
+    """The deployed Glue job script as a module (its `main` runs only as __main__)."""
+    spec = importlib.util.spec_from_file_location("stedi_stage_glue_job", GLUE_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_zip() -> bytes:
@@ -91,6 +126,8 @@ class FakeStack:
     answer: Callable[[str], object] = field(default=lambda sql: nothing_found(sql))  # Athena: SQL -> a value or rows
     failing_jobs: set[str] = field(default_factory=set)  # stages whose Glue job run ends FAILED
     busy_job_starts: dict[str, int] = field(default_factory=dict)  # stage -> StartJobRun calls refused as busy
+    after_jobs: dict[str, Callable[[], None]] = field(default_factory=dict)  # stage -> run once its job has run
+    written: dict[str, int] = field(default_factory=dict)  # rows each job run wrote, by table location
     failing_crawlers: set[str] = field(default_factory=set)  # sources whose crawl ends FAILED
     busy_crawlers: set[str] = field(default_factory=set)  # sources whose crawler is already crawling when asked
     throttled_invocations: dict[str, int] = field(default_factory=dict)  # handler -> invocations Lambda refuses
@@ -111,6 +148,16 @@ class FakeStack:
 
         topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[self.topic_arn]
         return [(subject, message) for _, message, subject, _, _ in topic.sent_notifications]
+
+    def upload(self, key: str, body: str) -> None:
+        self.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+
+    def lock_owner(self) -> str | None:
+        """The run holding the run lock, if any."""
+        from stedi.aws.run_lock import held_by
+
+        holder = held_by(self.client("dynamodb"), LOCK_TABLE)
+        return holder.owner if holder else None
 
     def run(self, execution_input: dict | None = None, name: str = "run-1", timeout: float = 60) -> dict:
         """Start an execution and wait for it to end; returns describe_execution plus its history."""
@@ -196,6 +243,7 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
                         {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
     monkeypatch.setitem(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, "glue", "Glue")
 
+    patch_glue_script(monkeypatch, stack)
     original_start_job_run = FakeJob.start_job_run
 
     def start_job_run(self, **kwargs):
@@ -206,10 +254,18 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
             raise ConcurrentRunsExceededException(f"Job with name {self.name} already running")
         run_id = original_start_job_run(self, **kwargs)
         job_run = self.job_runs[-1]
-        if stage in stack.failing_jobs:
+        # Glue passes the job's default arguments, then the run's, and some of its own.
+        arguments = {"--JOB_ID": "j_1", "--JOB_RUN_ID": run_id, **self.default_arguments, **job_run.arguments}
+        try:
+            if stage in stack.failing_jobs:
+                raise RuntimeError(f"stage {stage} fails, as the test asked")
+            glue_script().main(glue_script().JOBS, glue_script().CONSENT_SCOPES,
+                               [item for pair in arguments.items() for item in pair])
+        except Exception:  # the script raised: Glue ends the job run FAILED
             job_run._transitions = [("STARTING", "RUNNING"), ("RUNNING", "FAILED")]
-        else:
-            register_staged_tables(stage, job_run.arguments["--staging"])
+            return run_id
+        if stage in stack.after_jobs:
+            stack.after_jobs[stage]()
         return run_id
 
     monkeypatch.setattr(FakeJob, "start_job_run", start_job_run)
@@ -252,6 +308,92 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     monkeypatch.setattr(AthenaBackend, "start_query_execution", start_query_execution)
 
 
+def patch_glue_script(monkeypatch, stack: FakeStack) -> None:
+    """Spark's part of the Glue script: writing a stage's tables, and registering them."""
+    import pyspark.sql
+
+    script = glue_script()
+
+    class Session:  # main's `SparkSession.builder.getOrCreate()`
+        builder = SimpleNamespace(getOrCreate=lambda: SimpleNamespace())
+
+    def run_stage(spark, job, *, lake, staging, consent_scope, landing_files=None):
+        for statement in job.statements:
+            if statement.raw_view:  # as Spark reads: the files given, or else the folder as it is now
+                files = (landing_files or {}).get(statement.landing) or [
+                    f"{lake}/{key}" for key in list_keys(f"{lake}/{statement.landing}/")]
+                stack.written[f"{staging}/{statement.writes}"] = sum(non_blank_lines(read(f)) for f in files)
+                stack.written[f"{staging}/{statement.sets_aside}"] = 0
+
+    monkeypatch.setattr(pyspark.sql, "SparkSession", Session)
+    monkeypatch.setattr(script, "run_stage", run_stage)
+    monkeypatch.setattr(script, "register_tables", lambda spark, database, staging, tables:
+                        register_tables(database, staging, tables))
+
+
+def list_keys(uri: str) -> list[str]:
+    bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+    pages = boto3.client("s3", region_name=REGION).get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                                            Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def read(uri: str) -> str:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def non_blank_lines(text: str) -> int:
+    """Lines as Hadoop's text reader splits them, less the blank ones (the landing checks' count)."""
+    return sum(bool(line.strip()) for line in re.split(r"\r\n|\r|\n", text))
+
+
+class LakeAthena:
+    """Athena's answers over what the fake jobs wrote and the files the raw tables read.
+
+    A row count is what the job wrote at the table's location; a raw table's count of lines is the
+    non-blank lines of the files its symlink manifests list, as Athena reads a table stored as
+    SymlinkTextInputFormat (the S3 inventory's CSV table is one, queried by Athena:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-athena-query.html; its
+    symlink.txt is "the Apache Hive-compatible manifest file":
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html).
+    The fake jobs after landing write nothing, so each filtering stage has set every record aside.
+    Every other query is answered as `nothing_found`.
+    """
+
+    def __init__(self, stack: FakeStack):
+        from stedi.catalogue import SOURCE, STAGE, TABLES
+        from stedi.checks import CHECKS
+
+        self.stack = stack
+        self.answers: dict[str, Callable[[], object]] = {
+            f"SELECT count(*) FROM {table}": functools.partial(self.rows, table) for table in TABLES}
+        for check in (check for checks in CHECKS.values() for check in checks):
+            if check.name == "all_lines_accounted":
+                source = SOURCE[check.table.removesuffix("_landing")]
+                self.answers[check.render(check.sql, "reading")] = functools.partial(self.lines, source.raw_table)
+                self.answers[check.render(check.expect.sql, "reading")] = functools.partial(
+                    lambda source: self.rows(source.landing_table) + self.rows(source.rejected_table), source)
+            if check.name == "records_accounted":
+                self.answers[check.render(check.expect.sql, "reading")] = functools.partial(
+                    self.rows, STAGE[check.stage].records_from)
+
+    def __call__(self, sql: str):
+        return self.answers[sql]() if sql in self.answers else nothing_found(sql)
+
+    def table(self, name: str) -> dict:
+        return boto3.client("glue", region_name=REGION).get_table(DatabaseName=STAGING_DB, Name=name)["Table"]
+
+    def rows(self, table: str) -> int:
+        return self.stack.written.get(self.table(table)["StorageDescriptor"]["Location"], 0)
+
+    def lines(self, raw_table: str) -> int:
+        descriptor = self.table(raw_table)["StorageDescriptor"]
+        assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat", descriptor
+        manifests = [read(f"s3://{BUCKET}/{key}") for key in list_keys(descriptor["Location"].rstrip("/") + "/")]
+        return sum(non_blank_lines(read(path)) for manifest in manifests for path in manifest.split())
+
+
 def nothing_found(sql: str):
     """An empty run's answer: every count 0, nothing set aside."""
     from stedi.accounting import set_aside_queries
@@ -273,16 +415,30 @@ def athena_results(answer):
 
 
 def register_staged_tables(stage: str, staging_uri: str) -> None:
-    """What the Glue job script does for `stage` when given --staging_database."""
+    """What the Glue job script leaves for the checks of `stage` when given --staging_database: its tables
+    registered at the run's prefix and, for landing, the snapshot of the landing files and its raw tables."""
     from stedi.catalogue import STAGE
+    from stedi.sql import stage_job
 
+    script = glue_script()
+    register_tables(STAGING_DB, staging_uri, STAGE[stage].tables)
+    views = script.landing_views(stage_job(stage, "spark"))
+    if views:
+        s3 = boto3.client("s3", region_name=REGION)
+        script.write_landing_snapshot(s3, staging_uri, script.list_landing(s3, f"s3://{BUCKET}", views.values()),
+                                      views)
+        script.register_raw_tables(boto3.client("glue", region_name=REGION), STAGING_DB, staging_uri, views)
+
+
+def register_tables(database: str, staging_uri: str, tables: tuple[str, ...]) -> None:
+    """What the script's register_tables does on Glue: each table at the run's prefix, as Spark registers it."""
     glue = boto3.client("glue", region_name=REGION)
-    for table in STAGE[stage].tables:
+    for table in tables:
         try:
-            glue.delete_table(DatabaseName=STAGING_DB, Name=table)
+            glue.delete_table(DatabaseName=database, Name=table)
         except glue.exceptions.EntityNotFoundException:
             pass
-        glue.create_table(DatabaseName=STAGING_DB, TableInput={
+        glue.create_table(DatabaseName=database, TableInput={
             "Name": table, "TableType": "EXTERNAL_TABLE",
             "StorageDescriptor": {"Columns": [{"Name": "n", "Type": "bigint"}], "Location": f"{staging_uri}/{table}",
                                   "SerdeInfo": {"SerializationLibrary":
@@ -296,12 +452,16 @@ def create_resources(stack: FakeStack) -> None:
 
     s3, glue, iam = stack.client("s3"), stack.client("glue"), stack.client("iam")
     s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for key, body in SEED_UPLOADS.items():
+        stack.upload(key, body)
+    create_lock_table()
     for database in (STAGING_DB, PUBLISHED_DB, CRAWLED_DB):
         glue.create_database(DatabaseInput={"Name": database})
     stack.client("athena").create_work_group(Name=WORKGROUP, Configuration={
         "ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/athena-results/"}})
     role = iam.create_role(RoleName="stedi-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    substitutions = {"LakeBucket": BUCKET}
+    substitutions = {"Partition": "aws", "LakeBucket": BUCKET, "RunLockTable": LOCK_TABLE}
     for source in SOURCES:
         name = f"stedi-{source}-landing"
         glue.create_crawler(Name=name, Role=role, DatabaseName=CRAWLED_DB, TablePrefix=f"{source}_",
@@ -312,8 +472,8 @@ def create_resources(stack: FakeStack) -> None:
                     DefaultArguments={"--staging_database": STAGING_DB}, ExecutionProperty={"MaxConcurrentRuns": 1})
     substitutions["StageJob"] = STAGE_JOB
     awslambda = stack.client("lambda")
-    for logical_id, module in {"ValidateRunFunction": "validate_run", "CheckStageFunction": "check_stage",
-                               "PublishRunFunction": "publish_run"}.items():
+    for logical_id, module in {"ValidateRunFunction": "validate_run", "TakeRunLockFunction": "take_run_lock",
+                               "CheckStageFunction": "check_stage", "PublishRunFunction": "publish_run"}.items():
         name = f"stedi-{module}"
         arn = awslambda.create_function(FunctionName=name, Runtime="python3.11", Role=role,
                                         Handler=f"{module}.handler", Code={"ZipFile": tiny_zip()})["FunctionArn"]
@@ -323,3 +483,71 @@ def create_resources(stack: FakeStack) -> None:
     substitutions["AlertTopicArn"] = stack.topic_arn
     stack.state_machine_arn = stack.client("stepfunctions").create_state_machine(
         name="stedi-pipeline", definition=substituted_definition(substitutions), roleArn=role)["stateMachineArn"]
+
+
+def s3_event(key: str, time: datetime, bucket: str = BUCKET, detail_type: str = "Object Created") -> dict:
+    """An S3 event as EventBridge delivers it."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.s3",
+        "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {"version": "0", "bucket": {"name": bucket},
+                   "object": {"key": key, "size": 1024, "etag": "0123456789abcdef", "sequencer": "0062E99A88DC407460"},
+                   "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"},
+    }
+
+
+def sqs_batch(events: list[dict]) -> dict:
+    return {"Records": [{"messageId": f"m-{event['id']}", "body": json.dumps(event), "eventSource": "aws:sqs"}
+                        for event in events]}
+
+
+def status_change_event(execution: dict, status: str) -> dict:
+    """What Step Functions sends EventBridge when an execution of a standard workflow changes status:
+    https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html (moto sends none)."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states", "account": "123456789012", "time": "2026-01-02T03:04:05Z", "region": REGION,
+        "resources": [execution["executionArn"]],
+        "detail": {"executionArn": execution["executionArn"], "stateMachineArn": execution["stateMachineArn"],
+                   "name": execution["name"], "status": status, "startDate": 1551225014968,
+                   "stopDate": 1551225017576, "input": "{}", "output": None},
+    }
+
+
+def create_lock_table() -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}])
+
+
+class Trigger:
+    """The trigger Lambda against a state machine in moto whose executions stay RUNNING until stopped;
+    stopping one tells the release Lambda, as the template's EventBridge rule does."""
+
+    def __init__(self, monkeypatch):
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        role = "arn:aws:iam::123456789012:role/stedi-test"
+        definition = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
+        created = self.sfn.create_state_machine(name="stedi-pipeline", definition=definition, roleArn=role)
+        self.arn = created["stateMachineArn"]
+        monkeypatch.setenv("STATE_MACHINE_ARN", self.arn)
+        create_lock_table()
+        self.handler = load_handler("start_run").handler
+
+    def deliver(self, events: list[dict]) -> list[str]:
+        """One SQS batch; returns the message ids handed back to the queue."""
+        response = self.handler(sqs_batch(events), LambdaContext(function_name="start-run"))
+        return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+    def executions(self) -> list[dict]:
+        return self.sfn.list_executions(stateMachineArn=self.arn)["executions"]
+
+    def finish_runs(self) -> None:
+        for execution in self.executions():
+            if execution["status"] == "RUNNING":
+                self.sfn.stop_execution(executionArn=execution["executionArn"])
+                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                load_handler("release_run_lock").handler(status_change_event(described, "ABORTED"),
+                                                         LambdaContext(function_name="release-run-lock"))

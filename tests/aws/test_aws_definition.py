@@ -11,10 +11,12 @@ import re
 
 from aws_template import REPO, all_states, load_definition, load_template, main_path, resources_of_type
 
+from stedi.aws.audit import checked_tables
 from stedi.catalogue import LANDING_SOURCES, SOURCES
 
-GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
-CRAWLER_START = "arn:aws:states:::aws-sdk:glue:startCrawler"
+GLUE_SYNC = "arn:${Partition}:states:::glue:startJobRun.sync"
+CRAWLER_START = "arn:${Partition}:states:::aws-sdk:glue:startCrawler"
+LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"
 
 
 def substituted_resources(template: dict, placeholders: set[str]) -> set[str]:
@@ -38,7 +40,8 @@ def glue_permissions(template: dict) -> dict[str, set[str]]:
         for statement in policy.get("Statement", []):
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for action in statement["Action"]:
-                allowed[action] = {re.search(r"/\$\{(\w+)\}$", resource["Sub"])[1] for resource in resources}
+                if action.startswith("glue:"):
+                    allowed[action] = {re.search(r"/\$\{(\w+)\}$", resource["Sub"])[1] for resource in resources}
     return allowed
 
 
@@ -85,22 +88,28 @@ def test_failed_checks_are_never_retried_and_transient_errors_are():
     for name, state in states.items():
         if state.get("Resource") == GLUE_SYNC:
             assert any("Glue.ConcurrentRunsExceededException" in r["ErrorEquals"] for r in state["Retry"]), name
-        if state.get("Resource") == "arn:aws:states:::lambda:invoke":
+        if state.get("Resource") == LAMBDA_INVOKE:
             assert any("Lambda.TooManyRequestsException" in r["ErrorEquals"] for r in state["Retry"]), name
 
 
 def test_every_failure_goes_through_the_one_notify_step_to_the_one_fail_state():
     definition = load_definition()
     states = definition["States"]
-    for name in main_path(definition)[:-1]:
+    # Releasing the run lock is no failure of the run: it ends the run the way it was going to end.
+    for name in [name for name in main_path(definition)[:-1] if name != "Release run lock"]:
         [catcher] = states[name]["Catch"]
         assert catcher["ErrorEquals"] == ["States.ALL"], name
         assert catcher["ResultPath"] == "$.failure"
         recorder = states[catcher["Next"]]
         assert recorder["Type"] == "Pass" and recorder["ResultPath"] == "$.failed_stage"
-        assert recorder["Next"] == "Describe failure"
+        assert recorder["Next"] == "Release run lock after failure"
+    assert main_path(definition)[-2:] == ["Release run lock", "Published"]
+    for release, after in (("Release run lock", "Published"), ("Release run lock after failure", "Describe failure")):
+        assert states[release]["Next"] == after
+        assert states[release]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.release_error",
+                                             "Next": after}]
     assert states["Describe failure"]["Next"] == "Notify failure"
-    assert states["Notify failure"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert states["Notify failure"]["Resource"] == "arn:${Partition}:states:::sns:publish"
     assert states["Notify failure"]["Next"] == "Run failed"
     top_level_fails = [name for name, state in states.items() if state["Type"] == "Fail"]
     assert top_level_fails == ["Run failed"]
@@ -135,16 +144,11 @@ def test_crawlers_name_each_landing_table_and_never_retype_it():
     assert prefixes == set(SOURCES)
 
 
-def test_raw_landing_tables_of_the_checks_exist_for_every_source():
-    tables = resources_of_type(load_template(), "AWS::Glue::Table")
-    raw = {table["Properties"]["TableInput"]["Name"]: table["Properties"] for table in tables.values()}
-    assert set(raw) == {source.raw_table for source in LANDING_SOURCES}
-    for source in LANDING_SOURCES:
-        properties = raw[source.raw_table]
-        assert properties["DatabaseName"] == {"Ref": "StagingDatabase"}
-        descriptor = properties["TableInput"]["StorageDescriptor"]
-        assert descriptor["Columns"] == [{"Name": "line", "Type": "string"}]
-        assert descriptor["Location"]["Sub"] == "s3://${LakeBucket}/%s/" % source.landing_folder
+def test_the_raw_landing_tables_are_each_run_s_not_the_stack_s():
+    """A table over a landing folder reads every file in it when queried, uploads made since the landing job
+    listed them included; the landing job registers each run's raw tables over its own snapshot instead."""
+    assert resources_of_type(load_template(), "AWS::Glue::Table") == {}
+    assert set(checked_tables("landing")) >= {source.raw_table for source in LANDING_SOURCES}
 
 
 def test_no_wildcard_resource_where_the_arn_is_known():

@@ -6,15 +6,20 @@ it, and its registration (--staging_database) runs on local Spark: on Glue the
 same statements go to the Glue Data Catalog, here to Spark's own catalog,
 which shows that they are valid Spark SQL, that the registered tables read
 exactly what the stage wrote, and that registering a later run repoints them.
+What the script does with boto3 (landing's snapshot of the landing files, and
+the raw tables over it) runs against moto.
 """
 
 import importlib.util
+import json
 import sys
 
+import boto3
 import pytest
 from aws_template import REPO, load_definition, load_template
+from moto import mock_aws
 
-from stedi.catalogue import STAGE, STAGE_LIST, TYPED
+from stedi.catalogue import LANDING_SOURCES, STAGE, STAGE_LIST, TYPED
 
 GLUE_SCRIPT = REPO / "glue_scripts" / "stedi_stage.py"
 BUCKET, RUN = "stedi-lake", {"staging": "s3://stedi-lake/runs/run-1", "consent_scope": "customer"}
@@ -53,8 +58,24 @@ class RecordingSpark:
         self.statements.append(statement)
 
 
+@pytest.fixture
+def lake(monkeypatch):
+    """The bucket with two uploads per landing folder (and what Spark would not read), the staging database."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        for source in LANDING_SOURCES:
+            for name in ("b.json", "a.json", "_SUCCESS", ".hidden"):
+                s3.put_object(Bucket=BUCKET, Key=f"{source.landing_folder}/{name}", Body=b"{}\n")
+        boto3.client("glue").create_database(DatabaseInput={"Name": "stedi_staging"})
+        yield s3
+
+
 @pytest.mark.parametrize("stage", [stage.name for stage in STAGE_LIST])
-def test_the_job_runs_and_registers_the_stage_the_state_machine_names(script, stage, monkeypatch):
+def test_the_job_runs_and_registers_the_stage_the_state_machine_names(script, stage, monkeypatch, lake):
     import pyspark.sql
 
     spark, runs = RecordingSpark(), []
@@ -73,8 +94,21 @@ def test_the_job_runs_and_registers_the_stage_the_state_machine_names(script, st
     assert where["staging"] == RUN["staging"]
     if STAGE[stage].kind == TYPED:
         assert where["lake"] == f"s3://{BUCKET}"
+        # The landing files are listed once, read as listed, and the checks' raw tables read the same files.
+        snapshot = {source.landing_folder: [f"s3://{BUCKET}/{source.landing_folder}/{name}"
+                                            for name in ("a.json", "b.json")] for source in LANDING_SOURCES}
+        assert where["landing_files"] == snapshot
+        record = json.loads(lake.get_object(Bucket=BUCKET, Key="runs/run-1/landing_files.json")["Body"].read())
+        assert {folder: [file["path"] for file in files] for folder, files in record.items()} == snapshot
+        glue = boto3.client("glue")
+        for source in LANDING_SOURCES:
+            table = glue.get_table(DatabaseName="stedi_staging", Name=source.raw_table)["Table"]
+            assert table["StorageDescriptor"]["Location"] == f"{RUN['staging']}/{source.raw_table}"
+            manifest = lake.get_object(Bucket=BUCKET, Key=f"runs/run-1/{source.raw_table}/symlink.txt")["Body"]
+            assert manifest.read().decode().split() == snapshot[source.landing_folder]
     else:
         assert where["consent_scope"] == RUN["consent_scope"]
+        assert not where["landing_files"]
     # The tables the check Lambda looks for in the staging database, each at this run's prefix.
     assert spark.statements == [
         statement for table in STAGE[stage].tables for statement in (

@@ -6,6 +6,7 @@ fails these tests: it is not a reason to skip them.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,17 +51,30 @@ def test_sam_validate_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_definition_passes_asl_validator():
-    result = run([tool(ASL_VALIDATOR), "--json-path", str(ASL)])
+def test_the_definition_passes_asl_validator(tmp_path):
+    """As deployed in the commercial partition: asl-validator checks service ARNs against the partitions it
+    knows, and the definition names its partition as ${Partition}."""
+    deployed = tmp_path / "pipeline.asl.json"
+    deployed.write_text(ASL.read_text().replace("${Partition}", "aws"))
+    result = run([tool(ASL_VALIDATOR), "--json-path", str(deployed)])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """`sam build` into a scratch directory: the functions, and the layer through the Makefile."""
-    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    """`sam build` into a scratch directory: the functions and the layer, through the Makefile.
+
+    With no Python at all on PATH, only the one `make deploy` runs with (PYTHON): sam's own Python builder
+    would look for the runtime's python3.11 there and fail without it (aws/aws-sam-cli#2634).
+    """
+    scratch = tmp_path_factory.mktemp("sam")
+    tools = scratch / "bin"
+    tools.mkdir()
+    for name in ("make", "mkdir", "cp"):
+        (tools / name).symlink_to(shutil.which(name))
+    build_dir = scratch / "build"
     result = run([tool(SAM_BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(build_dir)],
-                 timeout=600)
+                 timeout=600, env={"PATH": str(tools), "PYTHON": sys.executable})
     assert result.returncode == 0, result.stdout + result.stderr
     return build_dir
 
@@ -77,7 +91,7 @@ def test_sam_build_points_the_glue_job_at_its_script(built):
 
 def test_the_layer_holds_the_stedi_modules_and_powertools_but_not_the_runtime_sdk(built):
     layer = built / "StediLayer" / "python"
-    for module in ("stedi/catalogue.py", "stedi/checks.py", "stedi/lake.py", "stedi/aws/audit.py",
+    for module in ("stedi/catalogue.py", "stedi/checks.py", "stedi/lake.py", "stedi/runner.py", "stedi/aws/audit.py",
                    "aws_lambda_powertools", "aws_xray_sdk"):
         assert (layer / module).exists(), module
     for absent in ("botocore", "boto3", "duckdb", "pyspark", "stedi/pipeline.py"):
@@ -88,7 +102,7 @@ def test_the_built_handlers_import_with_only_the_layer_and_their_code(built):
     layer = built / "StediLayer" / "python"
     code = built / "CheckStageFunction"
     probe = (
-        "import sys, check_stage, publish_run, start_run, validate_run\n"
+        "import sys, check_stage, publish_run, release_run_lock, start_run, take_run_lock, validate_run\n"
         f"outside = [m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'stedi' "
         f"and not m.__file__.startswith({str(layer)!r})]\n"
         "assert not outside, outside\n"

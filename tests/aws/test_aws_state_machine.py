@@ -40,6 +40,8 @@ def published_locations(stack) -> dict[str, str]:
 
 def test_happy_path_runs_every_stage_checks_it_on_athena_and_publishes(stack):
     pinned = {"customer_trusted": 0, "machine_learning_curated": 0}
+    lock_owners = []
+    stack.after_jobs["landing"] = lambda: lock_owners.append(stack.lock_owner())
     execution = stack.run({"consent_scope": "customer", "expected_counts": pinned}, name="run-ok")
 
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
@@ -62,14 +64,14 @@ def test_happy_path_runs_every_stage_checks_it_on_athena_and_publishes(stack):
         assert arguments[stage] == {"--stage": stage, "--staging": f"s3://{BUCKET}/runs/run-ok",
                                     "--consent_scope": "customer"}
 
-    # Every check of stedi.checks ran, rendered with the run's scope, in the staging database.
+    # Every check of stedi.checks ran, rendered with the run's scope, in (and naming) the staging database.
     issued = [query["sql"] for query in stack.queries]
     for stage in STAGES:
         for check in CHECKS[stage]:
             if check.table in pinned or check.name != "row_count":
-                assert check.render(check.sql, "customer") in issued, (stage, check.name)
+                assert check.render(check.sql, "customer", STAGING_DB) in issued, (stage, check.name)
             if isinstance(check.expect, EqualsQuery):
-                assert check.render(check.expect.sql, "customer") in issued
+                assert check.render(check.expect.sql, "customer", STAGING_DB) in issued
     assert {(query["database"], query["workgroup"]) for query in stack.queries} == {(STAGING_DB, WORKGROUP)}
 
     assert published_locations(stack) == {table: f"s3://{BUCKET}/runs/run-ok/{table}" for table in TABLES}
@@ -77,6 +79,7 @@ def test_happy_path_runs_every_stage_checks_it_on_athena_and_publishes(stack):
     assert manifest["current"]["run_id"] == "run-ok"
     assert manifest["current"]["consent_scope"] == "customer"
     assert stack.alerts() == []
+    assert lock_owners == ["run-ok"] and stack.lock_owner() is None  # the run lock, held from start to end
 
 
 def test_a_failing_check_fails_the_run_naming_stage_and_check_and_publishes_nothing(stack):
@@ -117,6 +120,7 @@ def test_a_failed_glue_job_fails_the_run_at_its_stage_without_retrying(stack):
     [(subject, _)] = stack.alerts()
     assert "accelerometer_trusted" in subject
     assert published_locations(stack) == {}
+    assert stack.lock_owner() is None  # a failed run frees the run lock too
 
 
 def test_a_failed_crawl_fails_the_run_before_any_job(stack):
@@ -186,7 +190,7 @@ def test_the_published_manifest_holds_the_figures_a_local_run_records_for_the_sa
     audit = Audit(lake.snapshot(), local.staging)
     for stage in STAGES:
         audit.rows(stage)  # every staged table becomes a view
-    stack.answer = lambda sql: audit.con.execute(sql).fetchall()
+    stack.answer = lambda sql: audit.con.cursor().execute(sql).fetchall()  # a cursor per query: they run at once
 
     execution = stack.run({"consent_scope": "customer"}, name="run-same-data")
     audit.close()

@@ -1,16 +1,18 @@
-"""Uploads start runs: the EventBridge rule, then the SQS-fed trigger Lambda (burst, mid-run, redelivery)."""
+"""Uploads start runs: the EventBridge rule, then the SQS-fed trigger Lambda (burst, mid-run, redelivery).
+
+The run lock that keeps runs apart is tested in test_aws_run_lock.py.
+"""
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from aws_fakes import BUCKET, REGION, LambdaContext, load_handler
+from aws_fakes import BUCKET, Trigger, s3_event
 from aws_template import load_template
 from moto import mock_aws
 from moto.events.models import EventPattern
 
-from stedi.aws.trigger import NotAnUpload, PipelineState, decide, execution_name, parse_upload, start_run
+from stedi.aws.trigger import NotAnUpload, execution_name, parse_upload, start_run
 from stedi.catalogue import LANDING_SOURCES, SOURCES
 
 STARTER_UPLOAD = (
@@ -18,23 +20,6 @@ STARTER_UPLOAD = (
     + [f"accelerometer/landing/accelerometer-{n}.json" for n in range(1, 6)]
     + [f"step_trainer/landing/step_trainer-{n}.json" for n in range(1, 6)]
 )  # 13 files
-
-
-def s3_event(key: str, time: datetime, bucket: str = BUCKET, detail_type: str = "Object Created") -> dict:
-    """An S3 event as EventBridge delivers it."""
-    return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.s3",
-        "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {"version": "0", "bucket": {"name": bucket},
-                   "object": {"key": key, "size": 1024, "etag": "0123456789abcdef", "sequencer": "0062E99A88DC407460"},
-                   "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"},
-    }
-
-
-def sqs_batch(events: list[dict]) -> dict:
-    return {"Records": [{"messageId": f"m-{event['id']}", "body": json.dumps(event), "eventSource": "aws:sqs"}
-                        for event in events]}
 
 
 def upload_rule_pattern() -> str:
@@ -86,38 +71,6 @@ def test_the_execution_name_depends_only_on_the_events():
     assert execution_name(uploads) != execution_name(uploads[1:])
 
 
-def test_a_run_in_progress_makes_every_batch_wait():
-    upload = parse_upload("m1", json.dumps(s3_event(STARTER_UPLOAD[0], datetime.now(timezone.utc))), BUCKET)
-    running = PipelineState(running=True, latest_start=datetime.now(timezone.utc) - timedelta(hours=1))
-    assert decide([upload], running).action == "wait"
-
-
-class Trigger:
-    """The trigger Lambda against a state machine in moto whose executions stay RUNNING until stopped."""
-
-    def __init__(self, monkeypatch):
-        self.sfn = __import__("boto3").client("stepfunctions", region_name=REGION)
-        role = "arn:aws:iam::123456789012:role/stedi-test"
-        definition = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
-        created = self.sfn.create_state_machine(name="stedi-pipeline", definition=definition, roleArn=role)
-        self.arn = created["stateMachineArn"]
-        monkeypatch.setenv("STATE_MACHINE_ARN", self.arn)
-        self.handler = load_handler("start_run").handler
-
-    def deliver(self, events: list[dict]) -> list[str]:
-        """One SQS batch; returns the message ids handed back to the queue."""
-        response = self.handler(sqs_batch(events), LambdaContext(function_name="start-run"))
-        return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
-
-    def executions(self) -> list[dict]:
-        return self.sfn.list_executions(stateMachineArn=self.arn)["executions"]
-
-    def finish_runs(self) -> None:
-        for execution in self.executions():
-            if execution["status"] == "RUNNING":
-                self.sfn.stop_execution(executionArn=execution["executionArn"])
-
-
 @pytest.fixture
 def trigger(monkeypatch):
     with mock_aws():
@@ -140,9 +93,9 @@ def test_a_burst_split_over_batches_still_starts_one_run(trigger):
     burst = uploaded(STARTER_UPLOAD, -20)
     trigger.deliver(burst[:10])
     tail = burst[10:]
-    assert trigger.deliver(tail) == [f"m-{event['id']}" for event in tail]  # wait while the run goes on
+    assert trigger.deliver(tail) == []  # made before the run started, so that run reads them
     trigger.finish_runs()
-    assert trigger.deliver(tail) == []  # read by the run that started after they were made
+    assert trigger.deliver(tail) == []
     assert len(trigger.executions()) == 1
 
 
@@ -166,7 +119,7 @@ def test_uploads_made_mid_run_start_the_next_run_once_it_has_ended(trigger):
 def test_redelivered_events_never_start_a_second_run(trigger):
     burst = uploaded(STARTER_UPLOAD, -20)
     trigger.deliver(burst)
-    assert trigger.deliver(burst) != []  # during the run: handed back
+    assert trigger.deliver(burst) == []  # during the run: older than its start, dropped
     trigger.finish_runs()
     assert trigger.deliver(burst) == []  # after it: older than its start, dropped
     assert trigger.deliver(burst[:1]) == []
