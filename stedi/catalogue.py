@@ -38,7 +38,7 @@ class Source:
     @property
     def reject_reasons(self) -> tuple[str, ...]:
         """Every reason the landing stage can give for rejecting one of the source's lines."""
-        return (MALFORMED_JSON, *(missing_field(f.name) for f in self.fields if f.required),
+        return (INVALID_ENCODING, MALFORMED_JSON, *(missing_field(f.name) for f in self.fields if f.required),
                 *(wrong_type(f.name) for f in self.fields))
 
     @property
@@ -88,8 +88,43 @@ LANDING_SOURCES: tuple[Source, ...] = (
 SOURCE: dict[str, Source] = {source.name: source for source in LANDING_SOURCES}
 SOURCES: tuple[str, ...] = tuple(SOURCE)
 
-# Why a landing line is rejected. The first problem found, in schema order, is the reason given.
-MALFORMED_JSON = "malformed_json"  # the line is not one JSON object
+# Why a landing line is rejected. The first problem found, in this order, is the reason given:
+# the line's bytes, then its JSON, then each field in schema order.
+INVALID_ENCODING = "invalid_encoding"  # the line's bytes are not UTF-8 (kept as Latin-1 text: see README)
+MALFORMED_JSON = "malformed_json"  # the line is not one JSON object, within the limits stedi.landing sets
+
+
+# What a blank line holds: nothing but these characters, JSON's whitespace (a line
+# feed ends a line) and the byte-order mark that some editors put at a file's start.
+# A blank line is no record: it is neither typed nor rejected, and not counted.
+# Nothing else is blank: a vertical tab, a form feed, 0x1C-0x1F, a no-break space,
+# U+3000 make a line that is rejected. Every one of them is ASCII but the mark, so
+# a line is blank or not whatever it is decoded as, and the same on every engine.
+BLANK_CHARACTERS = (" ", "\t", "\r", "\ufeff")
+
+
+def _sql_character(character: str) -> str:
+    """One character as SQL that Spark, DuckDB and Trino read alike: a control character as chr(),
+    any other as itself (Spark's chr() goes no further than 255: the byte-order mark is written as is)."""
+    return f"chr({ord(character)})" if ord(character) < 32 else f"'{character}'"
+
+
+def blank_characters_sql() -> str:
+    """SQL (Spark, DuckDB, Trino): the string of BLANK_CHARACTERS, as trim(BOTH ... FROM line) takes it."""
+    return "concat(" + ", ".join(_sql_character(c) for c in BLANK_CHARACTERS) + ")"
+
+
+def not_blank(line: str) -> str:
+    """SQL (Spark, DuckDB, Trino): `line` holds more than BLANK_CHARACTERS (NULL, for a NULL line).
+
+    Byte for byte: each replace() removes one character wherever it stands, so the
+    test means the same in each engine, even over bytes that are not UTF-8.
+    The first test settles nearly every line: it opens an object.
+    """
+    stripped = line
+    for character in BLANK_CHARACTERS:
+        stripped = f"replace({stripped}, {_sql_character(character)}, '')"
+    return f"({line} LIKE '{{%' OR {stripped} <> '')"
 
 
 def missing_field(field: str) -> str:

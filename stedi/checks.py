@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from stedi.catalogue import FILTERING, SOURCE, SOURCES, STAGE, STAGE_LIST, STAGES, Stage, with_consent_scope
+from stedi.catalogue import FILTERING, SOURCE, SOURCES, STAGE, STAGE_LIST, STAGES, Stage, not_blank, with_consent_scope
 
 # The largest share of a source's lines that may be rejected before the run
 # stops: past it, an upload is broken rather than a little dirty.
@@ -98,8 +98,9 @@ def count(table: str, where: str = "") -> str:
 
 def _landing_checks(source: str) -> list[Check]:
     landing, rejected = f"{source}_landing", f"{source}_rejected"
-    # Non-blank lines; the first test settles nearly every line without trimming it.
-    lines = count(SOURCE[source].raw_table, "line LIKE '{%' OR trim(line) <> ''")
+    # Non-blank lines, as the landing statement reads them (stedi.catalogue.not_blank). No engine reads a
+    # line as NULL, but Athena's text table reads one that is exactly \N so: a line like any other.
+    lines = count(SOURCE[source].raw_table, f"line IS NULL OR {not_blank('line')}")
     return [
         Check("landing", landing, "all_lines_accounted", lines,
               EqualsQuery(f"SELECT ({count(landing)}) + ({count(rejected)})")),

@@ -109,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--dirt", action="store_true",
                           help="add malformed lines, duplicates, missing keys and wrong types")
+    generate.add_argument("--edges", action="store_true",
+                          help="add customers at the edges of the rules: ties, shared serial numbers, ...")
 
     status = command("status", _status, "the published tables, their rows and the run that wrote them")
     status.add_argument("--json", action="store_true", help="one JSON object keyed by table name")
@@ -178,14 +180,21 @@ def _print_summary(report: RunReport) -> None:
         print(f"NOT published: {CheckFailed(report.stages[-1].stage, report.failures)}")
         for failure in report.failures:
             print(f"  FAILED {failure.describe()}")
+        if any(failure.stage == "landing" for failure in report.failures) and report.rejected:
+            from stedi.rejections import describe, find_examples
+
+            print("rejected lines: the most frequent reasons, each with a line to look at")
+            lake_root = report.staging.parents[1]  # <lake>/runs/<run id>
+            for line in describe(report.rejected, find_examples(report.staging, lake_root, report.rejected)):
+                print(line)
         print(f"the staged tables of this run are kept for inspection in {report.staging}")
         print("the published tables are unchanged")
 
 
-def _generate_sample(lake: Lake, *, scale: float, seed: int, dirt: bool):
+def _generate_sample(lake: Lake, *, scale: float, seed: int, dirt: bool, edges: bool):
     from stedi.generate import generate_lake
 
-    return generate_lake(lake.root, scale=scale, seed=seed, dirt=dirt)
+    return generate_lake(lake.root, scale=scale, seed=seed, dirt=dirt, edges=edges)
 
 
 def _print_generated(generated) -> None:
@@ -194,7 +203,8 @@ def _print_generated(generated) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    _print_generated(_generate_sample(Lake(args.lake), scale=args.scale, seed=args.seed, dirt=args.dirt))
+    _print_generated(_generate_sample(Lake(args.lake), scale=args.scale, seed=args.seed, dirt=args.dirt,
+                                      edges=args.edges))
     return 0
 
 

@@ -138,7 +138,16 @@ def test_plain_lines_come_out_as_the_full_rules_say(tmp_path, engine):
 def test_the_plain_form_is_what_uploads_usually_look_like():
     plain = re.compile(plain_pattern("accelerometer"))
     assert plain.fullmatch('{"user":"a@test.com","timestamp":1655564000000,"x":-0.4,"y":1.0,"z":0}')
-    assert plain.fullmatch('{"x": 1.0, "user": "a@test.com", "timestamp": 1}')  # any order, one space allowed
-    for not_plain in ('{"user":"a@test.com","timestamp":1,"x":1e3}', '{"user":"a\\u00e9"}', ' {"x":1}',
-                      '{"user":"a","timestamp":"1"}', '{"user":"a","other":1}', '{"x":01}', '{"x":1}{"x":2}'):
+    assert plain.fullmatch('{"user": "a@test.com", "timestamp": 1, "x": 1.0, "y": 0, "z": 0}')  # one space allowed
+    customer = re.compile(plain_pattern("customer"))  # optional keys may be absent or null, in the schema's order
+    assert customer.fullmatch('{"email":"a@test.com","serialNumber":"s","lastUpdateDate":1}')
+    assert customer.fullmatch('{"customerName":"A B","email":"a@test.com","phone":null,"serialNumber":"s",'
+                              '"lastUpdateDate":1,"shareWithFriendsAsOfDate":2}')
+    # In the schema's order, so no key twice (Spark keeps the last of two, DuckDB the first).
+    for not_plain in ('{"user":"a@test.com","timestamp":1,"x":1e3,"y":0,"z":0}', '{"user":"a\\u00e9"}',
+                      ' {"user":"a","timestamp":1,"x":1,"y":0,"z":0}', '{"user":"a","timestamp":"1","x":1,"y":0,"z":0}',
+                      '{"user":"a","timestamp":1,"x":1,"y":0,"z":0,"other":1}', '{"x":01}', '{"x":1}{"x":2}',
+                      '{"x":1.0,"user":"a@test.com","timestamp":1,"y":0,"z":0}',
+                      '{"user":"a","user":"b","timestamp":1,"x":1,"y":0,"z":0}'):
         assert not plain.fullmatch(not_plain), not_plain
+    assert not customer.fullmatch('{"email":"a@test.com","email":"b@test.com","serialNumber":"s","lastUpdateDate":1}')
