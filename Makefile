@@ -25,7 +25,7 @@ install-dev: $(VENV)/.installed-dev
 # The sample lake is generated once, in $(LAKE); `stedi run` never makes up data on its own.
 run: install
 	@[ -d $(LAKE) ] || $(BIN)/stedi generate --lake $(LAKE)
-	$(BIN)/stedi run --lake $(LAKE)
+	@$(BIN)/stedi run --lake $(LAKE)
 
 java-check:
 	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
