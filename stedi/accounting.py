@@ -127,3 +127,30 @@ def history_rows(run_id: str, engine: str, consent_scope: str, outcome: str,
         if stage in stage_seconds:
             add(stage, "stage_seconds", stage, value=round(float(stage_seconds[stage]), 3))
     return rows
+
+
+def history_entries(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """History rows (as history_rows makes them, newest run first) folded back into one object per run:
+    the figures of its manifest entry, published or not, every check result and the failed ones."""
+    runs: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        run = runs.setdefault(row["run_id"], {
+            **{key: row[key] for key in ("run_id", "finished_at", "engine", "consent_scope", "outcome")},
+            "rows": {}, "rejected": {}, "filtered": {}, "checks": {status: 0 for status in CHECK_STATUSES},
+            "failures": [], "results": [], "stage_seconds": {}, "check_seconds": {}})
+        measure, subject, detail = row["measure"], row["subject"], row["detail"]
+        if measure == "rows":
+            run["rows"][subject] = int(row["value"])
+        elif measure in ("rejected", "filtered"):
+            counts = run[measure].setdefault(subject, {})
+            if detail:
+                counts[detail] = int(row["value"])
+        elif measure == "check":
+            run["checks"][row["status"]] += 1
+            run["results"].append({"stage": row["stage"], "table": subject, "check": detail, "status": row["status"],
+                                   "expected": row["expected"], "actual": row["actual"]})
+            if row["status"] == "failed":
+                run["failures"].append(f"{subject}.{detail}: expected {row['expected']}, got {row['actual']}")
+        else:
+            run[measure][subject] = row["value"]
+    return list(runs.values())

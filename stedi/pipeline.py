@@ -17,8 +17,8 @@ import duckdb
 
 from stedi import duck
 from stedi.accounting import (
-    CHECK_STATUSES,
     HISTORY_COLUMNS,
+    history_entries,
     history_rows,
     manifest_entry,
     row_count_queries,
@@ -182,25 +182,4 @@ def run_history(lake: Lake, last: int = 20) -> list[dict]:
                        "file_row_number = true) ORDER BY run_id DESC, file_row_number").fetchall()
     columns = [d[0] for d in con.description]
     con.close()
-    runs: dict[str, dict] = {}
-    for row in (dict(zip(columns, values, strict=True)) for values in rows):
-        run = runs.setdefault(row["run_id"], {
-            **{key: row[key] for key in ("run_id", "finished_at", "engine", "consent_scope", "outcome")},
-            "rows": {}, "rejected": {}, "filtered": {}, "checks": {status: 0 for status in CHECK_STATUSES},
-            "failures": [], "results": [], "stage_seconds": {}, "check_seconds": {}})
-        measure, subject, detail = row["measure"], row["subject"], row["detail"]
-        if measure == "rows":
-            run["rows"][subject] = int(row["value"])
-        elif measure in ("rejected", "filtered"):
-            counts = run[measure].setdefault(subject, {})
-            if detail:
-                counts[detail] = int(row["value"])
-        elif measure == "check":
-            run["checks"][row["status"]] += 1
-            run["results"].append({"stage": row["stage"], "table": subject, "check": detail, "status": row["status"],
-                                   "expected": row["expected"], "actual": row["actual"]})
-            if row["status"] == "failed":
-                run["failures"].append(f"{subject}.{detail}: expected {row['expected']}, got {row['actual']}")
-        else:
-            run[measure][subject] = row["value"]
-    return list(runs.values())
+    return history_entries(dict(zip(columns, values, strict=True)) for values in rows)

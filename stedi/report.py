@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from stedi.catalogue import LANDING_SOURCES, PLAIN, STAGE, STAGE_LIST
+from stedi.catalogue import LANDING_SOURCES, PLAIN, SOURCE, STAGE, STAGE_LIST
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #1d2430; }
@@ -75,7 +75,7 @@ def _stages(run: dict[str, Any]) -> str:
 
 def _funnel(run: dict[str, Any], source: str) -> str:
     """A source's lines: landed or rejected, then each stage that reads its records: kept or filtered."""
-    rows, definition = run["rows"], {s.name: s for s in LANDING_SOURCES}[source]
+    rows, definition = run["rows"], SOURCE[source]
     landed = rows.get(definition.landing_table)
     if landed is None:
         return ""
