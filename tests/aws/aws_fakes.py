@@ -345,7 +345,9 @@ def read(uri: str) -> str:
 
 def non_blank_lines(text: str) -> int:
     """Lines as Hadoop's text reader splits them, less the blank ones (the landing checks' count)."""
-    return sum(bool(line.strip()) for line in re.split(r"\r\n|\r|\n", text))
+    from stedi.catalogue import BLANK_CHARACTERS
+
+    return sum(bool(line.strip("".join(BLANK_CHARACTERS))) for line in re.split(r"\r\n|\r|\n", text))
 
 
 class LakeAthena:
