@@ -16,13 +16,15 @@ import time
 from typing import Any, Callable, Iterable, Mapping
 
 from stedi.catalogue import STAGE, TYPED
-from stedi.checks import CheckResult
+from stedi.checks import CheckResult, run_checks
 
 CHECK_STATUSES = ("passed", "failed", "skipped")
 # The keys of a stage summary: the state machine passes these on from the check Lambda to the publish Lambda.
 SUMMARY_KEYS = ("stage", "rows", "set_aside", *(f"checks_{status}" for status in CHECK_STATUSES), "check_seconds",
                 "results")
 Rows = Callable[[str], Iterable[tuple[Any, Any]]]  # SQL -> (name, number) rows
+# (queries of one value, queries of rows) -> (each query's value, each query's rows), all asked at once
+Ask = Callable[[list[str], list[str]], tuple[Mapping[str, Any], Mapping[str, list[tuple]]]]
 
 
 def row_count_queries(stage: str) -> dict[str, str]:
@@ -45,6 +47,24 @@ def set_aside(stage: str, rows: Rows) -> dict[str, dict[str, int]]:
     """What a stage set aside, by source (landing) or stage (filtering), then by reason or rule, sorted."""
     return {name: dict(sorted((str(key), int(number)) for key, number in rows(sql)))
             for name, sql in set_aside_queries(stage).items()}
+
+
+def audit(stage: str, ask: Ask, *, consent_scope: str, expected_counts: Mapping[str, int], schema: str
+          ) -> tuple[dict[str, int], list[CheckResult], dict[str, dict[str, int]]]:
+    """A stage's row counts, check results and what it set aside, from its tables as staged.
+
+    Every query is independent of the others, so `ask` gets all of them at once (Athena runs them
+    concurrently, DuckDB on several cursors). Which queries the checks need is what run_checks asks
+    for: it is run once with a recorder, then again to judge the answers.
+    """
+    checks = dict(consent_scope=consent_scope, expected_counts=expected_counts, schema=schema)
+    asked: list[str] = []
+    run_checks(stage, lambda sql: asked.append(sql) or 0, **checks)
+    counts, aside = row_count_queries(stage), set_aside_queries(stage)
+    values, rows = ask([*counts.values(), *asked], list(aside.values()))
+    results = run_checks(stage, values.__getitem__, **checks)
+    return ({table: int(values[sql]) for table, sql in counts.items()}, results,
+            set_aside(stage, rows.__getitem__))
 
 
 def stage_summary(stage: str, rows: Mapping[str, int], results: Iterable[CheckResult],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -177,13 +178,31 @@ def write_rows(path: Path, columns: dict[str, str], rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t ({', '.join(f'{name} {sql_type}' for name, sql_type in columns.items())})")
-    if rows:
-        con.executemany(f"INSERT INTO t VALUES ({', '.join('?' for _ in columns)})",
-                        [[row[name] for name in columns] for row in rows])
+    if rows:  # one INSERT for every row: DuckDB's executemany runs a statement per row
+        values = ", ".join("(" + ", ".join("?" for _ in columns) + ")" for _ in rows)
+        con.execute(f"INSERT INTO t VALUES {values}", [row[name] for row in rows for name in columns])
     temporary = path.with_suffix(".tmp")
     con.execute(f"COPY t TO {quote(temporary)} (FORMAT parquet)")
     con.close()
     temporary.replace(path)  # readers of the history never see a half-written file
+
+
+def answer_all(con: duckdb.DuckDBPyConnection, values: list[str], rows: list[str], workers: int = 4
+               ) -> tuple[dict[str, object], dict[str, list[tuple]]]:
+    """Each distinct query once, on a cursor of its own, `workers` at a time: a stage's checks are many
+    small queries, and one alone leaves cores idle. Gives each value query's one value and each rows query's rows."""
+    def answer(sql: str) -> list[tuple]:
+        cursor = con.cursor()
+        try:
+            return cursor.execute(sql).fetchall()
+        finally:
+            cursor.close()
+
+    queries = list(dict.fromkeys([*values, *rows]))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        answers = dict(zip(queries, pool.map(answer, queries), strict=True))
+    return ({sql: answers[sql][0][0] if answers[sql] else None for sql in values},
+            {sql: answers[sql] for sql in rows})
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str):

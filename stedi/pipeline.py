@@ -16,17 +16,9 @@ from typing import Callable, Mapping
 import duckdb
 
 from stedi import duck
-from stedi.accounting import (
-    HISTORY_COLUMNS,
-    history_entries,
-    history_rows,
-    manifest_entry,
-    row_count_queries,
-    set_aside,
-    stage_summary,
-)
+from stedi.accounting import HISTORY_COLUMNS, audit, history_entries, history_rows, manifest_entry, stage_summary
 from stedi.catalogue import DEFAULT_CONSENT_SCOPE, LANDING_SOURCES, STAGE, STAGES, TYPED
-from stedi.checks import CheckResult, run_checks
+from stedi.checks import LOCAL_SCHEMA, CheckResult
 from stedi.engines import Engine, make_engine
 from stedi.lake import Lake, Snapshot, new_run_id
 
@@ -97,16 +89,16 @@ class Audit:
         for source in LANDING_SOURCES:
             duck.view_raw(self.con, source.raw_table, landing[source.landing_folder])
 
-    def rows(self, stage: str) -> dict[str, int]:
+    def show(self, stage: str) -> None:
+        """Make the tables the stage wrote visible to the checks (and to every later stage's checks)."""
         duck.view_tables(self.con, self.staging, STAGE[stage].tables)
-        return {table: duck.scalar(self.con, sql) for table, sql in row_count_queries(stage).items()}
 
-    def check(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]) -> list[CheckResult]:
-        return run_checks(stage, lambda sql: duck.scalar(self.con, sql),
-                          consent_scope=consent_scope, expected_counts=expected_counts)
-
-    def set_aside(self, stage: str) -> dict[str, dict[str, int]]:
-        return set_aside(stage, lambda sql: self.con.execute(sql).fetchall())
+    def audit(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]
+              ) -> tuple[dict[str, int], list[CheckResult], dict[str, dict[str, int]]]:
+        """The stage's row counts, check results and what it set aside (stedi.accounting.audit)."""
+        self.show(stage)
+        return audit(stage, lambda values, rows: duck.answer_all(self.con, values, rows),
+                     consent_scope=consent_scope, expected_counts=expected_counts, schema=LOCAL_SCHEMA)
 
     def close(self) -> None:
         self.con.close()
@@ -150,9 +142,7 @@ def _run_stages(runner: Engine, report: RunReport, landing: Snapshot, expected_c
             started = time.perf_counter()
             runner.run_stage(stage, landing, report.staging, report.consent_scope)
             ran = time.perf_counter()
-            rows = audit.rows(stage)
-            checks = audit.check(stage, report.consent_scope, expected_counts)
-            aside = audit.set_aside(stage)
+            rows, checks, aside = audit.audit(stage, report.consent_scope, expected_counts)
             stage_report = StageReport(stage, ran - started, time.perf_counter() - ran, rows, checks, aside)
             report.stages.append(stage_report)
             progress(_progress_line(number, stage_report))

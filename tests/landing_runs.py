@@ -51,8 +51,7 @@ def land(engine, root: Path) -> Landed:
     engine.run_stage("landing", snapshot, staging, "reading")
     audit = Audit(snapshot, staging)
     try:
-        audit.rows("landing")
-        failures = [r.describe() for r in audit.check("landing", "reading", {}) if r.failed]
+        failures = [r.describe() for r in audit.audit("landing", "reading", {})[1] if r.failed]
     finally:
         audit.close()
     con = duckdb.connect()

@@ -107,10 +107,10 @@ def run_stage_checks(lake, staging, stage, expected_counts=None):
     audit = Audit(lake.snapshot(), staging)
     try:
         for earlier in CHECKS:  # make every table written up to this stage visible
-            audit.rows(earlier)
             if earlier == stage:
                 break
-        return audit.check(stage, "reading", expected_counts or {})
+            audit.show(earlier)
+        return audit.audit(stage, "reading", expected_counts or {})[1]
     finally:
         audit.close()
 

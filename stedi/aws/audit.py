@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from stedi.accounting import row_count_queries, set_aside, set_aside_queries, stage_summary
+from stedi.accounting import audit, stage_summary
 from stedi.aws.athena import AthenaQuery
 from stedi.aws.run_input import RunInput
 from stedi.catalogue import STAGE, TYPED
-from stedi.checks import CheckFailed, CheckResult, run_checks
+from stedi.checks import CheckFailed, CheckResult
 from stedi.runner import read_landing_snapshot, split_s3
 
 
@@ -104,18 +104,14 @@ def verify_landing_unchanged(s3: Any, staging_uri: str) -> None:
 
 def audit_stage(stage: str, run: RunInput, query: AthenaQuery, clock: Callable[[], float] = time.monotonic
                 ) -> StageAudit:
-    """Row counts of what the stage wrote, its checks, what it set aside (as pipeline.Audit does on DuckDB).
-
-    Every query is independent of the others, so all of them run at once (query.run_all), then the checks
-    are judged on the answers. Which queries the checks need is what run_checks asks for: it is run once
-    with a recorder first.
-    """
+    """Row counts of what the stage wrote, its checks, what it set aside (as the local run does on DuckDB),
+    every query at once (query.run_all)."""
     started = clock()
-    checks = dict(consent_scope=run.consent_scope, expected_counts=run.expected_counts, schema=query.database)
-    asked: list[str] = []
-    run_checks(stage, lambda sql: asked.append(sql) or 0, **checks)
-    counts, aside = row_count_queries(stage), set_aside_queries(stage)
-    answers = query.run_all([*counts.values(), *asked], aside.values())
-    rows = {table: int(answers.values[sql]) for table, sql in counts.items()}
-    results = run_checks(stage, answers.values.__getitem__, **checks)
-    return StageAudit(stage, rows, results, set_aside(stage, answers.rows.__getitem__), clock() - started)
+
+    def ask(values: list[str], rows: list[str]) -> tuple[dict, dict]:
+        answers = query.run_all(values, rows)
+        return answers.values, answers.rows
+
+    rows, results, aside = audit(stage, ask, consent_scope=run.consent_scope, expected_counts=run.expected_counts,
+                                 schema=query.database)
+    return StageAudit(stage, rows, results, aside, clock() - started)

@@ -189,7 +189,7 @@ def test_the_published_manifest_holds_the_figures_a_local_run_records_for_the_sa
     assert local.published
     audit = Audit(lake.snapshot(), local.staging)
     for stage in STAGES:
-        audit.rows(stage)  # every staged table becomes a view
+        audit.show(stage)  # every staged table becomes a view
     stack.answer = lambda sql: audit.con.cursor().execute(sql).fetchall()  # a cursor per query: they run at once
 
     execution = stack.run({"consent_scope": "customer"}, name="run-same-data")
