@@ -1,11 +1,13 @@
-"""Wall time and peak memory of `stedi run` (both engines) and of the bare floor, against the targets.
+"""Wall time and peak memory of `stedi run` (both engines) and of the bare programs, against the targets.
 
-    python bench/bench.py [--lakes starter,1,10,100] [--engines duckdb,bare_floor,spark]
+    python bench/bench.py [--lakes starter,1,10,100] [--engines duckdb,bare_floor,spark,bare_spark]
                           [--runs 3] [--warmup 1] [--spark-100x-runs 1]
 
 The bare floor (bench/bare_floor.py) is the plainest program that computes the
 five published tables: the lower bound against which `stedi run` on DuckDB is
-measured.
+measured. The bare Spark script (bench/bare_spark.py) is the same in PySpark,
+with the Spark engine's session settings: the lower bound for `stedi run` on
+Spark.
 
 Each measurement is one whole process, started and timed from here:
 
@@ -29,12 +31,13 @@ the lake's, deleted after the run, so no earlier run's output is on disk.
 
 Per engine and lake: warm-up runs (not counted), then the counted runs,
 interleaved across engines so that noise from other work on the machine falls
-on all of them alike. Spark on lakes of scale 100 and above gets
---spark-100x-runs runs and no warm-up. Results are merged into the JSON file
-(--out, keyed by lake and engine) and the whole table is printed as Markdown,
-with the median 1-minute load average of the machine when each run started,
-followed by the ratio of DuckDB's `stedi run` to the bare floor on each lake
-and the verdict on each target.
+on all of them alike. Spark and the bare Spark script, on lakes of scale 100
+and above, get --spark-100x-runs runs and no warm-up. Results are merged into
+the JSON file (--out, keyed by lake and engine) and the whole table is printed
+as Markdown, with the median 1-minute load average of the machine when each
+run started, followed by the ratio of each engine's `stedi run` to its bare program on each
+lake (DuckDB to the bare floor, Spark to the bare Spark script) and the
+verdict on each target.
 """
 
 from __future__ import annotations
@@ -51,18 +54,41 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("customer", "accelerometer", "step_trainer")
 SEED = 7
-ENGINES = ("duckdb", "bare_floor", "spark")
-LABELS = {"duckdb": "duckdb", "bare_floor": "bare floor", "spark": "spark"}
-# The targets of DuckDB's `stedi run` (docs/benchmarks.md): its median wall time
-# at most this many times the bare floor's on a lake, and its peak memory at 100x.
-RATIO_TARGETS = {"starter": 1.5, "100": 2.5}
-RATIO_AIM_100X = 2.0
-MEMORY_TARGET_100X_MB = 2048  # 2 GB, in the MiB the peaks are counted in
+ENGINES = ("duckdb", "bare_floor", "spark", "bare_spark")
+LABELS = {"duckdb": "duckdb", "bare_floor": "bare floor", "spark": "spark", "bare_spark": "bare spark"}
+# The programs that only read the lake (no `stedi run`), and the engines that start Spark.
+BARE_SCRIPTS = {"bare_floor": "bare_floor.py", "bare_spark": "bare_spark.py"}
+SPARK_ENGINES = ("spark", "bare_spark")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An engine's `stedi run` against its bare program, and its targets (docs/benchmarks.md)."""
+
+    engine: str
+    bare: str
+    name: str  # of the engine, in the targets' wording
+    bare_name: str
+    targets: dict[str, float] = field(default_factory=dict)  # lake -> the highest median wall time ratio
+    aim_100x: float | None = None  # the ratio aimed at on the 100x lake, below its target
+
+    @property
+    def key(self) -> str:
+        """Its ratio's key in a lake's results."""
+        return f"{self.engine}_vs_{self.bare}"
+
+
+COMPARISONS = (
+    Comparison("duckdb", "bare_floor", "DuckDB", "the bare floor", {"starter": 1.5, "100": 2.5}, aim_100x=2.0),
+    Comparison("spark", "bare_spark", "Spark", "the bare Spark script", {"100": 1.2}),
+)
+MEMORY_TARGET_100X_MB = 2048  # DuckDB's peak at 100x: 2 GB, in the MiB the peaks are counted in
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_SECONDS = 0.05
@@ -115,8 +141,8 @@ def stedi_command() -> Path:
 
 
 def command_for(engine: str, lake: Path) -> list[str]:
-    if engine == "bare_floor":
-        return [sys.executable, str(REPO / "bench" / "bare_floor.py"), "--lake", str(lake)]
+    if engine in BARE_SCRIPTS:
+        return [sys.executable, str(REPO / "bench" / BARE_SCRIPTS[engine]), "--lake", str(lake)]
     return [str(stedi_command()), "run", "--lake", str(lake), "--engine", engine]
 
 
@@ -177,7 +203,7 @@ def measure(command: list[str]) -> dict:
 
 
 def parse_seconds(output: str) -> dict[str, list[float]]:
-    """The `seconds` block printed by `stedi run` and by the bare floor: step -> its figures."""
+    """The `seconds` block printed by `stedi run` and by the bare programs: step -> its figures."""
     lines = output.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("seconds")), len(lines))
     block = {}
@@ -190,9 +216,10 @@ def parse_seconds(output: str) -> dict[str, list[float]]:
 
 
 def run_once(engine: str, lake: Path, work: Path) -> dict:
-    target = lake if engine == "bare_floor" else fresh_lake(lake, work)  # the bare floor only reads the lake
+    bare = engine in BARE_SCRIPTS  # a bare program only reads the lake
+    target = lake if bare else fresh_lake(lake, work)
     result = measure(command_for(engine, target))
-    if engine != "bare_floor":
+    if not bare:
         shutil.rmtree(target, ignore_errors=True)
     if result["exit"] != 0:
         raise SystemExit(f"{engine} on {lake} exited with {result['exit']}:\n{result['output'][-2000:]}")
@@ -222,7 +249,7 @@ def summary(runs: list[dict]) -> dict:
 def bench_lake(lake: str, path: Path, engines: list[str], args: argparse.Namespace, work: Path) -> dict:
     """Warm-up, then interleaved counted runs of each engine on one lake."""
     large = lake != "starter" and float(lake) >= 100
-    plan = {engine: (0, args.spark_100x_runs) if engine == "spark" and large else (args.warmup, args.runs)
+    plan = {engine: (0, args.spark_100x_runs) if engine in SPARK_ENGINES and large else (args.warmup, args.runs)
             for engine in engines}
     runs = {engine: [] for engine in engines}
     for engine, (warmup, _) in plan.items():
@@ -269,31 +296,39 @@ def lake_label(lake: str) -> str:
     return lake if lake == "starter" else f"{lake}x"
 
 
-def against_bare_floor(engines: dict) -> dict | None:
-    """DuckDB's `stedi run` against the bare floor on one lake (medians), or None unless both were measured."""
-    duckdb_run, bare = engines.get("duckdb"), engines.get("bare_floor")
-    if not (duckdb_run and bare):
+def against_bare(engines: dict, comparison: Comparison) -> dict | None:
+    """An engine's `stedi run` against its bare program on one lake (medians), or None unless both were measured.
+
+    The seconds are keyed by engine (e.g. duckdb_s, bare_floor_s)."""
+    run, bare = engines.get(comparison.engine), engines.get(comparison.bare)
+    if not (run and bare):
         return None
-    return {"duckdb_s": round(duckdb_run["median_s"], 3), "bare_floor_s": round(bare["median_s"], 3),
-            "ratio": round(duckdb_run["median_s"] / bare["median_s"], 2),
-            "cpu_ratio": round(duckdb_run["cpu_s"] / bare["cpu_s"], 2)}
+    return {f"{comparison.engine}_s": round(run["median_s"], 3), f"{comparison.bare}_s": round(bare["median_s"], 3),
+            "ratio": round(run["median_s"] / bare["median_s"], 2),
+            "cpu_ratio": round(run["cpu_s"] / bare["cpu_s"], 2)}
+
+
+def aim_note(comparison: Comparison, lake: str) -> str:
+    return f" (aim {comparison.aim_100x:g}x)" if comparison.aim_100x and lake == "100" else ""
 
 
 def targets(lakes: dict) -> list[dict]:
     """Each target that has its figures measured: what it asks, what was measured, the verdict."""
     found = []
-    for lake, limit in RATIO_TARGETS.items():
-        ratio = lakes.get(lake, {}).get("duckdb_vs_bare_floor")
-        if not ratio:
-            continue
-        aim = f" (aim {RATIO_AIM_100X:g}x)" if lake == "100" else ""
-        verdict = "met" if ratio["ratio"] <= limit else "not met"
-        if aim and ratio["ratio"] <= limit:
-            verdict += ", within the aim" if ratio["ratio"] <= RATIO_AIM_100X else ", above the aim"
-        found.append({"target": f"{lake_label(lake)}: DuckDB within {limit:g}x of the bare floor{aim}",
-                      "measured": f"{ratio['ratio']:.2f}x ({ratio['duckdb_s']:.2f} s against "
-                                  f"{ratio['bare_floor_s']:.2f} s; CPU {ratio['cpu_ratio']:.2f}x)",
-                      "verdict": verdict})
+    for comparison in COMPARISONS:
+        for lake, limit in comparison.targets.items():
+            ratio = lakes.get(lake, {}).get(comparison.key)
+            if not ratio:
+                continue
+            aim = aim_note(comparison, lake)
+            verdict = "met" if ratio["ratio"] <= limit else "not met"
+            if aim and ratio["ratio"] <= limit:
+                verdict += ", within the aim" if ratio["ratio"] <= comparison.aim_100x else ", above the aim"
+            found.append({"target": f"{lake_label(lake)}: {comparison.name} within {limit:g}x of "
+                                    f"{comparison.bare_name}{aim}",
+                          "measured": f"{ratio['ratio']:.2f}x ({ratio[f'{comparison.engine}_s']:.2f} s against "
+                                      f"{ratio[f'{comparison.bare}_s']:.2f} s; CPU {ratio['cpu_ratio']:.2f}x)",
+                          "verdict": verdict})
     duckdb_100x = lakes.get("100", {}).get("engines", {}).get("duckdb")
     if duckdb_100x:
         peak = duckdb_100x["max_peak_mb"]
@@ -318,15 +353,19 @@ def markdown(results: dict) -> str:
                         f"| {size['landing_bytes'] / 1e6:,.0f} | {LABELS[engine]} | {figures['median_s']:.2f} "
                         f"| {figures['min_s']:.2f} | {figures['max_s']:.2f} | {figures['runs']} "
                         f"| {figures['cpu_s']:.1f} | {figures['peak_mb']:,.0f} | {load:.1f} |")
-    rows += ["", "| lake | DuckDB s | bare floor s | DuckDB / bare floor | CPU ratio | target |",
-             "|---|---:|---:|---:|---:|---|"]
-    for lake, entry in results["lakes"].items():
-        ratio = entry.get("duckdb_vs_bare_floor")
-        if ratio:
-            target = f"within {RATIO_TARGETS[lake]:g}x" if lake in RATIO_TARGETS else ""
-            target += f" (aim {RATIO_AIM_100X:g}x)" if lake == "100" else ""
-            rows.append(f"| {lake_label(lake)} | {ratio['duckdb_s']:.2f} | {ratio['bare_floor_s']:.2f} "
-                        f"| {ratio['ratio']:.2f} | {ratio['cpu_ratio']:.2f} | {target} |")
+    for comparison in COMPARISONS:
+        found = {lake: entry[comparison.key] for lake, entry in results["lakes"].items() if entry.get(comparison.key)}
+        if not found:
+            continue
+        name, bare = comparison.name, LABELS[comparison.bare]
+        rows += ["", f"| lake | {name} s | {bare} s | {name} / {bare} | CPU ratio | target |",
+                 "|---|---:|---:|---:|---:|---|"]
+        for lake, ratio in found.items():
+            limit = comparison.targets.get(lake)
+            target = (f"within {limit:g}x" if limit else "") + aim_note(comparison, lake)
+            rows.append(f"| {lake_label(lake)} | {ratio[f'{comparison.engine}_s']:.2f} "
+                        f"| {ratio[f'{comparison.bare}_s']:.2f} | {ratio['ratio']:.2f} | {ratio['cpu_ratio']:.2f} "
+                        f"| {target} |")
     rows += ["", "| target | measured | verdict |", "|---|---|---|"]
     rows += [f"| {t['target']} | {t['measured']} | **{t['verdict']}** |" for t in results["targets"]]
     return "\n".join(rows)
@@ -342,7 +381,8 @@ def main() -> None:
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of {', '.join(ENGINES)}")
     parser.add_argument("--runs", type=int, default=3, help="counted runs per engine and lake")
     parser.add_argument("--warmup", type=int, default=1, help="uncounted runs first")
-    parser.add_argument("--spark-100x-runs", type=int, default=1, help="counted Spark runs on lakes of scale >= 100")
+    parser.add_argument("--spark-100x-runs", type=int, default=1,
+                        help="counted runs of spark and bare_spark on lakes of scale >= 100")
     parser.add_argument("--starter", type=Path, default=REPO.parent / "shared" / "data" / "stedi-starter")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("BENCH_DIR", "/tmp/stedi-bench")),
                         help="generated lakes and run folders (default $BENCH_DIR or /tmp/stedi-bench)")
@@ -358,7 +398,8 @@ def main() -> None:
     for lake in args.lakes.split(","):
         path = lake_path(lake, args.work, args.starter)
         measured = {**lakes.get(lake, {}).get("engines", {}), **bench_lake(lake, path, engines, args, args.work)}
-        lakes[lake] = {"size": lake_size(path), "duckdb_vs_bare_floor": against_bare_floor(measured),
+        lakes[lake] = {"size": lake_size(path),
+                       **{comparison.key: against_bare(measured, comparison) for comparison in COMPARISONS},
                        "engines": measured}
         lakes = dict(sorted(lakes.items(), key=lambda item: lake_order(item[0])))
         # The summaries first, so that the file reads from the top down to each run's figures.

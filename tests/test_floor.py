@@ -1,9 +1,16 @@
-"""The benchmark's bare floor, a plain program written apart from the pipeline, computes the tables it publishes."""
+"""The benchmark's bare programs, written apart from the pipeline, compute the tables it publishes.
+
+The bare floor (bench/bare_floor.py, DuckDB) and the bare Spark script (bench/bare_spark.py).
+"""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
+from typing import Callable
 
 import duckdb
+import pytest
 from lakes import T0, customer, make_lake, reading, run, step
 
 from stedi import duck
@@ -12,6 +19,7 @@ from stedi.generate import generate_lake
 from stedi.lake import Lake
 
 BARE_FLOOR_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bare_floor.py"
+BARE_SPARK_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bare_spark.py"
 PUBLISHED = [stage.name for stage in STAGE_LIST if stage.kind in (FILTERING, PLAIN)]
 
 
@@ -22,17 +30,41 @@ def load_bare_floor():
     return module
 
 
-def assert_bare_floor_publishes_the_same(lake: Lake, out: Path) -> None:
+def bare_floor(lake: Path, out: Path) -> list[str]:
+    """Run the bare floor in this process: the tables it timed, in order."""
+    return list(load_bare_floor().run_bare_floor(lake, out))
+
+
+def bare_spark(lake: Path, out: Path) -> list[str]:
+    """Run the bare Spark script as the benchmark does, a process of its own: the tables it timed, in order."""
+    done = subprocess.run([sys.executable, str(BARE_SPARK_SCRIPT), "--lake", str(lake), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    timed = [line.split()[0] for line in lines[lines.index("seconds") + 1:]]
+    assert timed[-1] == "total"
+    return timed[:-1]
+
+
+def bare_rows_sql(out: Path, table: str) -> str:
+    """A table as the bare floor writes it (<table>.parquet) or as Spark does (a folder <table> of part files)."""
+    single = out / f"{table}.parquet"
+    return f"SELECT * FROM read_parquet({duck.quote(single)})" if single.is_file() else duck.parquet_sql(out / table)
+
+
+def assert_bare_program_publishes_the_same(lake: Lake, out: Path,
+                                           bare_program: Callable[[Path, Path], list[str]] = bare_floor) -> None:
+    """`bare_program` writes into `out` the five tables the pipeline publishes, column by column and row by row."""
     out.mkdir()
-    seconds = load_bare_floor().run_bare_floor(lake.root, out)
-    report = run(lake, consent_scope="reading")  # the bare floor's scope
+    timed = bare_program(lake.root, out)
+    report = run(lake, consent_scope="reading")  # the bare programs' scope
     assert report.published
-    assert list(seconds) == PUBLISHED
+    assert timed == PUBLISHED
 
     con = duckdb.connect()
     staging = lake.staging(report.run_id)
     for table in PUBLISHED:
-        bare_rows = f"SELECT * FROM read_parquet({duck.quote(out / f'{table}.parquet')})"
+        bare_rows = bare_rows_sql(out, table)
         pipeline_rows = duck.parquet_sql(staging / table)
         columns = [con.execute(f"DESCRIBE {sql}").fetchall() for sql in (bare_rows, pipeline_rows)]
         assert columns[0] == columns[1], table
@@ -43,15 +75,15 @@ def assert_bare_floor_publishes_the_same(lake: Lake, out: Path) -> None:
 
 def test_the_bare_floor_writes_the_tables_the_pipeline_publishes_from_a_generated_lake(tmp_path):
     generate_lake(tmp_path / "lake", scale=0.05, seed=3)
-    assert_bare_floor_publishes_the_same(Lake(tmp_path / "lake"), tmp_path / "bare")
+    assert_bare_program_publishes_the_same(Lake(tmp_path / "lake"), tmp_path / "bare")
 
 
 def test_the_bare_floor_writes_the_tables_the_pipeline_publishes_from_the_starter_data(starter_lake, tmp_path):
-    assert_bare_floor_publishes_the_same(starter_lake, tmp_path / "bare")
+    assert_bare_program_publishes_the_same(starter_lake, tmp_path / "bare")
 
 
-def test_the_bare_floor_follows_the_rules_the_generated_and_starter_data_do_not_exercise(tmp_path):
-    """Neither lake repeats an email or shares a serial number: these cases are made by hand."""
+def hand_made_lake(root: Path) -> Lake:
+    """The cases neither the generated lakes nor the starter data have: repeated emails, a shared serial number."""
     customers = [
         customer("a@test.com", "s-a", updated=T0), customer("a@test.com", "s-a", updated=T0 + 10, consent=T0 + 5),
         customer("b@test.com", "s-b", updated=T0), customer("b@test.com", "s-b", updated=T0 + 10, consent=None),
@@ -72,4 +104,14 @@ def test_the_bare_floor_follows_the_rules_the_generated_and_starter_data_do_not_
         step("s-a", T0 + 30),
         *(step(serial, T0 + 20) for serial in ("s-a", "s-b", "s-c", "s-d", "s-shared", "s-g", "s-h", "s-unknown")),
     ]
-    assert_bare_floor_publishes_the_same(make_lake(tmp_path / "lake", customers, readings, steps), tmp_path / "bare")
+    return make_lake(root, customers, readings, steps)
+
+
+def test_the_bare_floor_follows_the_rules_the_generated_and_starter_data_do_not_exercise(tmp_path):
+    assert_bare_program_publishes_the_same(hand_made_lake(tmp_path / "lake"), tmp_path / "bare")
+
+
+@pytest.mark.spark
+def test_the_bare_spark_script_writes_the_tables_the_pipeline_publishes(tmp_path):
+    """On the hand-made lake, whose cases each of its Spark SQL statements must get right; one Spark start."""
+    assert_bare_program_publishes_the_same(hand_made_lake(tmp_path / "lake"), tmp_path / "bare", bare_spark)
