@@ -76,7 +76,7 @@ SAM      := $(SAM_VENV)/bin/sam
 
 # The Lambda functions, built by `make build-<LogicalId>` (template.yaml: BuildMethod makefile).
 LAMBDA_FUNCTIONS := ValidateRunFunction TakeRunLockFunction ReleaseRunLockFunction CheckStageFunction \
-  PublishRunFunction StartRunFunction
+  PublishRunFunction RecordRunFunction DescribeFailureFunction StartRunFunction VerifyCrawlFunction
 # The stack `make deploy` and `make smoke` work on; two stacks live side by side: STACK=stedi-dev, STACK=stedi-prod.
 STACK ?= stedi-lakehouse
 PREFLIGHT_ARGS ?=

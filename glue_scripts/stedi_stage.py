@@ -24,6 +24,7 @@ class Statement:
     landing: str | None = None  # landing: the folder under the lake whose lines the statement reads ...
     raw_view: str | None = None  # ... as this view of (line, source_file)
     columns: tuple[str, ...] = ()  # landing: the typed columns of a valid record
+    drift: str | None = None  # landing: the table of the keys outside the schema, counted by the job's drift_sql
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,15 @@ class StageJob:
     marker: str | None  # `reason`, `filtered_by` or None (see above)
     reads: tuple[str, ...]  # staged tables the statements read
     statements: tuple[Statement, ...]
+    drift_sql: str | None = None  # landing: per key outside the schema, the lines of TYPED_LINES that carry it
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return tuple(table for s in self.statements for table in (s.writes, s.sets_aside) if table)
+        return tuple(table for s in self.statements for table in (s.writes, s.sets_aside, s.drift) if table)
+
+
+# The view of a landing statement's rows that the stage's drift statement reads.
+TYPED_LINES = "typed_lines"
 
 
 # Reading the landing files: every engine reads them alike (stedi/duck.py is the DuckDB side).
@@ -114,11 +120,14 @@ def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: s
             kept = kept.select(*statement.columns, "source_file")
             aside = rows.where("reason IS NOT NULL").select("line", "reason", "source_file")
         else:
-            kept = kept.drop(job.marker)
-            aside = (rows.where(f"{job.marker} IS NOT NULL").groupBy(job.marker).count()
-                     .selectExpr(f"{job.marker} AS rule", "count AS records"))
+            kept = kept.drop(job.marker, "records")
+            aside = (rows.where(f"{job.marker} IS NOT NULL").groupBy(job.marker).agg({"records": "sum"})
+                     .selectExpr(f"{job.marker} AS rule", "CAST(`sum(records)` AS BIGINT) AS records"))
         kept.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")
         aside.write.mode("overwrite").parquet(f"{staging}/{statement.sets_aside}")
+        if statement.drift:
+            rows.createOrReplaceTempView(TYPED_LINES)
+            spark.sql(job.drift_sql).write.mode("overwrite").parquet(f"{staging}/{statement.drift}")
         rows.unpersist()
 
 
@@ -350,7 +359,9 @@ SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`lastUpdateDate` ELSE TRY_CAST(as_text.`lastUpdateDate` AS BIGINT) END AS `lastUpdateDate`,
   CASE WHEN plain_valid THEN record.`shareWithResearchAsOfDate` ELSE TRY_CAST(as_text.`shareWithResearchAsOfDate` AS BIGINT) END AS `shareWithResearchAsOfDate`,
   CASE WHEN plain_valid THEN record.`shareWithPublicAsOfDate` ELSE TRY_CAST(as_text.`shareWithPublicAsOfDate` AS BIGINT) END AS `shareWithPublicAsOfDate`,
-  CASE WHEN plain_valid THEN record.`shareWithFriendsAsOfDate` ELSE TRY_CAST(as_text.`shareWithFriendsAsOfDate` AS BIGINT) END AS `shareWithFriendsAsOfDate`
+  CASE WHEN plain_valid THEN record.`shareWithFriendsAsOfDate` ELSE TRY_CAST(as_text.`shareWithFriendsAsOfDate` AS BIGINT) END AS `shareWithFriendsAsOfDate`,
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ('customerName', 'email', 'phone', 'birthDay', 'serialNumber', 'registrationDate', 'lastUpdateDate', 'shareWithResearchAsOfDate', 'shareWithPublicAsOfDate', 'shareWithFriendsAsOfDate')) END AS unknown_keys
 FROM checked
 """
 
@@ -439,7 +450,9 @@ SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`timestamp` ELSE TRY_CAST(as_text.`timestamp` AS BIGINT) END AS `timestamp`,
   CASE WHEN plain_valid THEN record.`x` ELSE TRY_CAST(as_text.`x` AS DOUBLE) END AS `x`,
   CASE WHEN plain_valid THEN record.`y` ELSE TRY_CAST(as_text.`y` AS DOUBLE) END AS `y`,
-  CASE WHEN plain_valid THEN record.`z` ELSE TRY_CAST(as_text.`z` AS DOUBLE) END AS `z`
+  CASE WHEN plain_valid THEN record.`z` ELSE TRY_CAST(as_text.`z` AS DOUBLE) END AS `z`,
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ('user', 'timestamp', 'x', 'y', 'z')) END AS unknown_keys
 FROM checked
 """
 
@@ -520,8 +533,18 @@ checked AS (
 SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`sensorReadingTime` ELSE TRY_CAST(as_text.`sensorReadingTime` AS BIGINT) END AS `sensorReadingTime`,
   CASE WHEN plain_valid THEN record.`serialNumber` ELSE as_text.`serialNumber` END AS `serialNumber`,
-  CASE WHEN plain_valid THEN record.`distanceFromObject` ELSE TRY_CAST(as_text.`distanceFromObject` AS INT) END AS `distanceFromObject`
+  CASE WHEN plain_valid THEN record.`distanceFromObject` ELSE TRY_CAST(as_text.`distanceFromObject` AS INT) END AS `distanceFromObject`,
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ('sensorReadingTime', 'serialNumber', 'distanceFromObject')) END AS unknown_keys
 FROM checked
+"""
+
+LANDING_DRIFT_SQL = """
+-- landing_drift: per key outside a source's schema, the lines that carry it and a file that has one.
+-- Run once per source over its landing statement's rows; stedi/landing.py, generated by `make generate`.
+SELECT key, count(*) AS lines, min(source_file) AS example_file
+FROM (SELECT explode(unknown_keys) AS key, source_file FROM typed_lines) AS carried
+GROUP BY key
 """
 
 CUSTOMER_TRUSTED_SQL = """
@@ -532,7 +555,7 @@ CUSTOMER_TRUSTED_SQL = """
 -- record gives it); the remaining columns make the choice deterministic. A
 -- later record without shareWithResearchAsOfDate revokes consent.
 --
--- Every input record, with the rule that leaves it out (filtered_by NULL: kept):
+-- Every input record, with the rule that leaves it out (filtered_by NULL: kept), one row each:
 --   superseded   an older record of the same email
 --   no_consent   the current record has no shareWithResearchAsOfDate
 WITH ranked AS (
@@ -550,7 +573,8 @@ SELECT customerName, email, phone, birthDay, serialNumber, registrationDate, las
        CASE
          WHEN recency > 1 THEN 'superseded'
          WHEN shareWithResearchAsOfDate IS NULL THEN 'no_consent'
-       END AS filtered_by
+       END AS filtered_by,
+       1 AS records
 FROM ranked
 """
 
@@ -562,38 +586,49 @@ ACCELEROMETER_TRUSTED_SQL = """
 -- customer. A record repeated exactly counts once; readings that differ only
 -- in x/y/z are distinct and all stay.
 --
--- Every input record, with the rule that leaves it out (filtered_by NULL: kept):
+-- Every input record, with the rule that leaves it out (filtered_by NULL: kept); a row
+-- stands for `records` identical input records:
 --   no_parent       no customer has this email
 --   no_consent      the customer is not trusted
 --   before_consent  taken before the consent date (scope `reading`)
 --   duplicate       an exact repeat of a kept reading
 WITH readings AS (
-  SELECT `user`, `timestamp`, x, y, z,
-    row_number() OVER (PARTITION BY `user`, `timestamp`, x, y, z ORDER BY source_file) AS copy_number
+  -- Each distinct reading once, with the number of identical records of it that landed.
+  SELECT `user`, `timestamp`, x, y, z, count(*) AS copies
   FROM accelerometer_landing
+  GROUP BY `user`, `timestamp`, x, y, z
 ),
-known_emails AS (SELECT DISTINCT email FROM customer_landing)
-SELECT r.`user`, r.`timestamp`, r.x, r.y, r.z,
-       CASE
-         WHEN k.email IS NULL THEN 'no_parent'
-         WHEN c.email IS NULL THEN 'no_consent'
-         WHEN :consent_scope = 'reading' AND r.`timestamp` < c.shareWithResearchAsOfDate THEN 'before_consent'
-         WHEN r.copy_number > 1 THEN 'duplicate'
-       END AS filtered_by
-FROM readings r
-LEFT JOIN known_emails k ON k.email = r.`user`
-LEFT JOIN customer_trusted c ON c.email = r.`user`
+known_emails AS (SELECT DISTINCT email FROM customer_landing),
+ruled AS (
+  SELECT r.`user`, r.`timestamp`, r.x, r.y, r.z, r.copies,
+         CASE
+           WHEN k.email IS NULL THEN 'no_parent'
+           WHEN c.email IS NULL THEN 'no_consent'
+           WHEN :consent_scope = 'reading' AND r.`timestamp` < c.shareWithResearchAsOfDate THEN 'before_consent'
+         END AS rule
+  FROM readings r
+  LEFT JOIN known_emails k ON k.email = r.`user`
+  LEFT JOIN customer_trusted c ON c.email = r.`user`
+)
+-- A reading a rule leaves out stands for all its copies. A kept reading is kept once (part 1)
+-- and its other copies are exact repeats (part 2).
+SELECT `user`, `timestamp`, x, y, z,
+       CASE WHEN part.n = 2 THEN 'duplicate' ELSE rule END AS filtered_by,
+       CASE WHEN part.n = 2 THEN copies - 1 WHEN rule IS NULL THEN 1 ELSE copies END AS records
+FROM ruled
+JOIN (VALUES (1), (2)) AS part(n) ON part.n = 1 OR (rule IS NULL AND copies > 1)
 """
 
 CUSTOMER_CURATED_SQL = """
 -- customer_curated: trusted customers who have trusted accelerometer data.
 --
--- Every input record, with the rule that leaves it out (filtered_by NULL: kept):
+-- Every input record, with the rule that leaves it out (filtered_by NULL: kept), one row each:
 --   no_trusted_readings  no reading of the customer is in accelerometer_trusted
 WITH readers AS (SELECT DISTINCT `user` FROM accelerometer_trusted)
 SELECT c.customerName, c.email, c.phone, c.birthDay, c.serialNumber, c.registrationDate, c.lastUpdateDate,
        c.shareWithResearchAsOfDate, c.shareWithPublicAsOfDate, c.shareWithFriendsAsOfDate,
-       CASE WHEN r.`user` IS NULL THEN 'no_trusted_readings' END AS filtered_by
+       CASE WHEN r.`user` IS NULL THEN 'no_trusted_readings' END AS filtered_by,
+       1 AS records
 FROM customer_trusted c
 LEFT JOIN readers r ON r.`user` = c.email
 """
@@ -606,7 +641,8 @@ STEP_TRAINER_TRUSTED_SQL = """
 -- accelerometer timestamps. A serial number carried by more than one curated
 -- customer has no single owner, so its readings are left out.
 --
--- Every input record, with the rule that leaves it out (filtered_by NULL: kept):
+-- Every input record, with the rule that leaves it out (filtered_by NULL: kept); a row
+-- stands for `records` identical input records:
 --   no_parent            no customer has this serial number
 --   no_consent           no trusted customer has it
 --   no_trusted_readings  no curated customer has it
@@ -614,11 +650,10 @@ STEP_TRAINER_TRUSTED_SQL = """
 --   before_consent       taken before the owner's consent date (scope `reading`)
 --   duplicate            an exact repeat of a kept reading
 WITH readings AS (
-  SELECT sensorReadingTime, serialNumber, distanceFromObject,
-    row_number() OVER (
-      PARTITION BY sensorReadingTime, serialNumber, distanceFromObject ORDER BY source_file
-    ) AS copy_number
+  -- Each distinct reading once, with the number of identical records of it that landed.
+  SELECT sensorReadingTime, serialNumber, distanceFromObject, count(*) AS copies
   FROM step_trainer_landing
+  GROUP BY sensorReadingTime, serialNumber, distanceFromObject
 ),
 known_serials AS (SELECT DISTINCT serialNumber FROM customer_landing),
 consenting_serials AS (SELECT DISTINCT serialNumber FROM customer_trusted),
@@ -626,20 +661,28 @@ owners AS (
   SELECT serialNumber, count(*) AS owner_count, max(shareWithResearchAsOfDate) AS consent_date
   FROM customer_curated
   GROUP BY serialNumber
+),
+ruled AS (
+  SELECT r.sensorReadingTime, r.serialNumber, r.distanceFromObject, r.copies,
+         CASE
+           WHEN k.serialNumber IS NULL THEN 'no_parent'
+           WHEN t.serialNumber IS NULL THEN 'no_consent'
+           WHEN o.serialNumber IS NULL THEN 'no_trusted_readings'
+           WHEN o.owner_count > 1 THEN 'ambiguous_owner'
+           WHEN :consent_scope = 'reading' AND r.sensorReadingTime < o.consent_date THEN 'before_consent'
+         END AS rule
+  FROM readings r
+  LEFT JOIN known_serials k ON k.serialNumber = r.serialNumber
+  LEFT JOIN consenting_serials t ON t.serialNumber = r.serialNumber
+  LEFT JOIN owners o ON o.serialNumber = r.serialNumber
 )
-SELECT r.sensorReadingTime, r.serialNumber, r.distanceFromObject,
-       CASE
-         WHEN k.serialNumber IS NULL THEN 'no_parent'
-         WHEN t.serialNumber IS NULL THEN 'no_consent'
-         WHEN o.serialNumber IS NULL THEN 'no_trusted_readings'
-         WHEN o.owner_count > 1 THEN 'ambiguous_owner'
-         WHEN :consent_scope = 'reading' AND r.sensorReadingTime < o.consent_date THEN 'before_consent'
-         WHEN r.copy_number > 1 THEN 'duplicate'
-       END AS filtered_by
-FROM readings r
-LEFT JOIN known_serials k ON k.serialNumber = r.serialNumber
-LEFT JOIN consenting_serials t ON t.serialNumber = r.serialNumber
-LEFT JOIN owners o ON o.serialNumber = r.serialNumber
+-- A reading a rule leaves out stands for all its copies. A kept reading is kept once (part 1)
+-- and its other copies are exact repeats (part 2).
+SELECT sensorReadingTime, serialNumber, distanceFromObject,
+       CASE WHEN part.n = 2 THEN 'duplicate' ELSE rule END AS filtered_by,
+       CASE WHEN part.n = 2 THEN copies - 1 WHEN rule IS NULL THEN 1 ELSE copies END AS records
+FROM ruled
+JOIN (VALUES (1), (2)) AS part(n) ON part.n = 1 OR (rule IS NULL AND copies > 1)
 """
 
 MACHINE_LEARNING_CURATED_SQL = """
@@ -668,6 +711,7 @@ JOBS = {
                 landing='customer/landing',
                 raw_view='customer_raw',
                 columns=('customerName', 'email', 'phone', 'birthDay', 'serialNumber', 'registrationDate', 'lastUpdateDate', 'shareWithResearchAsOfDate', 'shareWithPublicAsOfDate', 'shareWithFriendsAsOfDate'),
+                drift='customer_drift',
             ),
             Statement(
                 LANDING_ACCELEROMETER_SQL,
@@ -676,6 +720,7 @@ JOBS = {
                 landing='accelerometer/landing',
                 raw_view='accelerometer_raw',
                 columns=('user', 'timestamp', 'x', 'y', 'z'),
+                drift='accelerometer_drift',
             ),
             Statement(
                 LANDING_STEP_TRAINER_SQL,
@@ -684,8 +729,10 @@ JOBS = {
                 landing='step_trainer/landing',
                 raw_view='step_trainer_raw',
                 columns=('sensorReadingTime', 'serialNumber', 'distanceFromObject'),
+                drift='step_trainer_drift',
             ),
         ),
+        drift_sql=LANDING_DRIFT_SQL,
     ),
     'customer_trusted': StageJob(
         'customer_trusted',

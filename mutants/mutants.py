@@ -71,11 +71,13 @@ MUTANTS: tuple[Mutant, ...] = (
            AT, "r.`timestamp` < c.shareWithResearchAsOfDate", "r.`timestamp` <= c.shareWithResearchAsOfDate", RULES),
     mutant("at-scopes-swapped", "consent scope `customer` filters readings by date and `reading` does not",
            AT, "WHEN :consent_scope = 'reading' AND", "WHEN :consent_scope = 'customer' AND", RULES),
-    mutant("at-repeat-key-without-z", "phone readings differing only in z count as repeats (duplicate key shortened)",
-           AT, "PARTITION BY `user`, `timestamp`, x, y, z ORDER BY", "PARTITION BY `user`, `timestamp`, x, y ORDER BY",
+    Mutant("at-repeat-key-without-z", "phone readings differing only in z count as repeats (duplicate key shortened)",
+           (Edit(AT, "SELECT `user`, `timestamp`, x, y, z, count(*) AS copies",
+                 "SELECT `user`, `timestamp`, x, y, min(z) AS z, count(*) AS copies"),
+            Edit(AT, "GROUP BY `user`, `timestamp`, x, y, z\n", "GROUP BY `user`, `timestamp`, x, y\n")), RULES),
+    mutant("at-duplicate-kept", "an exact repeat of a phone reading is kept (its rule's name removed)",
+           AT, "CASE WHEN part.n = 2 THEN 'duplicate' ELSE rule END", "CASE WHEN part.n = 2 THEN NULL ELSE rule END",
            RULES),
-    mutant("at-duplicate-dropped", "an exact repeat of a phone reading is kept (CASE branch removed)",
-           AT, "         WHEN r.copy_number > 1 THEN 'duplicate'\n", "", RULES),
     mutant("at-no-parent-dropped", "a reading of no known customer is counted no_consent (CASE branch removed)",
            AT, "         WHEN k.email IS NULL THEN 'no_parent'\n", "", RULES),
     # ---------------------------------------------------------------- stage SQL: customer_curated
@@ -90,9 +92,12 @@ MUTANTS: tuple[Mutant, ...] = (
            RULES),
     mutant("st-consent-instant-excluded", "a trainer reading taken at the consent instant is left out (< became <=)",
            ST, "r.sensorReadingTime < o.consent_date", "r.sensorReadingTime <= o.consent_date", RULES),
-    mutant("st-repeat-key-without-distance", "trainer readings differing only in distance count as repeats",
-           ST, "PARTITION BY sensorReadingTime, serialNumber, distanceFromObject ORDER BY",
-           "PARTITION BY sensorReadingTime, serialNumber ORDER BY", RULES),
+    Mutant("st-repeat-key-without-distance", "trainer readings differing only in distance count as repeats",
+           (Edit(ST, "SELECT sensorReadingTime, serialNumber, distanceFromObject, count(*) AS copies",
+                 "SELECT sensorReadingTime, serialNumber, min(distanceFromObject) AS distanceFromObject, "
+                 "count(*) AS copies"),
+            Edit(ST, "GROUP BY sensorReadingTime, serialNumber, distanceFromObject\n",
+                 "GROUP BY sensorReadingTime, serialNumber\n")), RULES),
     mutant("st-no-consent-dropped", "readings of a non-consenting customer's trainer are counted no_trusted_readings",
            ST, "         WHEN t.serialNumber IS NULL THEN 'no_consent'\n", "", RULES),
     # ---------------------------------------------------------------- stage SQL: machine_learning_curated
@@ -208,16 +213,15 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---------------------------------------------------------------- publishing on AWS (stedi/aws/publish.py)
     Mutant("aw-prune-before-manifest", "runs are pruned before the manifest that drops them is written", (Edit(
         "stedi/aws/publish.py",
-        "    manifest = write_manifest(s3, bucket, glue_manifest_entry(run, stage_summaries, jobs))\n"
+        "    manifest = write_manifest(s3, bucket, entry)\n"
         "    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest))\n",
-        "    entry = glue_manifest_entry(run, stage_summaries, jobs)\n"
         "    pruned = prune_runs(s3, bucket, keep=kept_runs(next_manifest(read_manifest(s3, bucket), entry)))\n"
         "    manifest = write_manifest(s3, bucket, entry)\n"),), AWS_PUBLISH),
     Mutant("aw-manifest-before-tables", "the manifest names the new run before its tables are published", (Edit(
         "stedi/aws/publish.py",
         "    repoint_published_tables(glue, staging_database, published_database, run)\n"
-        "    manifest = write_manifest(s3, bucket, glue_manifest_entry(run, stage_summaries, jobs))\n",
-        "    manifest = write_manifest(s3, bucket, glue_manifest_entry(run, stage_summaries, jobs))\n"
+        "    manifest = write_manifest(s3, bucket, entry)\n",
+        "    manifest = write_manifest(s3, bucket, entry)\n"
         "    repoint_published_tables(glue, staging_database, published_database, run)\n"),), AWS_PUBLISH),
     mutant("aw-history-forgotten", "each AWS publish forgets the runs published before it, and prunes them",
            "stedi/aws/publish.py", "manifest = next_manifest(read_manifest(s3, bucket), entry)",
@@ -246,7 +250,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "stedi/aws/state_machine.py", '            "Next": check_name(stage),\n',
            '            "Next": check_name(stage) if stage.name != "customer_curated" else next_state,\n',
            STATE_MACHINE),
-    mutant("sm-failed-check-retried", "a failed check is retried as if it were a slow query",
-           "stedi/aws/state_machine.py", '{"ErrorEquals": ["QueryTimedOut"], "IntervalSeconds": 30',
-           '{"ErrorEquals": ["QueryTimedOut", "CheckFailed"], "IntervalSeconds": 30', STATE_MACHINE),
+    mutant("sm-failed-check-passed-over", "a stage whose checks failed goes on to the next stage",
+           "stedi/aws/state_machine.py",
+           '"NumericGreaterThan": 0,\n                         "Next": checks_failed_name(stage)',
+           '"NumericGreaterThan": 0,\n                         "Next": next_state', STATE_MACHINE),
 )

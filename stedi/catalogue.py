@@ -54,6 +54,11 @@ class Source:
     def rejected_table(self) -> str:
         return f"{self.name}_rejected"
 
+    @property
+    def drift_table(self) -> str:
+        """Per key outside the schema (schema drift), the lines that carry it and a file that has one."""
+        return f"{self.name}_drift"
+
 
 def _fields(*spec: tuple[str, str, bool]) -> tuple[Field, ...]:
     return tuple(Field(*field) for field in spec)
@@ -138,7 +143,8 @@ def wrong_type(field: str) -> str:
 
 
 # How an engine splits the rows of a stage's statement into its tables:
-TYPED = "typed"  # landing: rows with a `reason` -> <source>_rejected, the rest -> <source>_landing
+TYPED = "typed"  # landing: rows with a `reason` -> <source>_rejected, the rest -> <source>_landing;
+#                  the keys outside the schema, counted per key -> <source>_drift
 FILTERING = "filtering"  # rows with a `filtered_by` rule -> counted per rule in <stage>_filtered, the rest -> <stage>
 PLAIN = "plain"  # every row -> <stage>
 
@@ -160,21 +166,33 @@ class Stage:
         return f"{self.name}_filtered" if self.kind == FILTERING else None
 
     @property
+    def drift_tables(self) -> tuple[str, ...]:
+        """For the landing stage, per source, the keys its lines carry outside the schema."""
+        return tuple(source.drift_table for source in self.sources)
+
+    @property
     def tables(self) -> tuple[str, ...]:
         """Every table the stage writes."""
         if self.kind == TYPED:
-            return tuple(table for source in self.sources for table in (source.landing_table, source.rejected_table))
+            return tuple(table for source in self.sources
+                         for table in (source.landing_table, source.rejected_table, source.drift_table))
         return (self.name, self.filtered_table) if self.filtered_table else (self.name,)
 
     @property
     def record_tables(self) -> tuple[str, ...]:
-        """The tables that hold records (every table but the per-rule counts): what row counts count."""
-        return tuple(table for table in self.tables if table != self.filtered_table)
+        """The tables that hold records (every table but the per-rule and per-key counts): what row counts count."""
+        return tuple(table for table in self.tables if table != self.filtered_table and table not in self.drift_tables)
 
     @property
     def sources(self) -> tuple[Source, ...]:
         """For the landing stage, the sources it types."""
         return tuple(SOURCE[raw.removesuffix("_raw")] for raw in self.reads) if self.kind == TYPED else ()
+
+    @property
+    def drift_statement(self) -> str | None:
+        """For the landing stage, the SQL file that counts, per key outside a source's schema, the lines
+        carrying it: it reads each landing statement's rows (stedi.runner.TYPED_LINES)."""
+        return "landing_drift" if self.kind == TYPED else None
 
     @property
     def statements(self) -> tuple[str, ...]:
@@ -243,6 +261,7 @@ STAGES: tuple[str, ...] = tuple(STAGE)
 TABLES: tuple[str, ...] = tuple(table for stage in STAGE_LIST for table in stage.tables)
 FILTERED_TABLES: tuple[str, ...] = tuple(stage.filtered_table for stage in STAGE_LIST if stage.filtered_table)
 RECORD_TABLES: tuple[str, ...] = tuple(table for stage in STAGE_LIST for table in stage.record_tables)
+DRIFT_TABLES: tuple[str, ...] = tuple(table for stage in STAGE_LIST for table in stage.drift_tables)
 
 # Consent scope `reading` keeps readings taken at or after the customer's
 # consent date; `customer` keeps every reading of a consenting customer.

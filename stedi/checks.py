@@ -15,6 +15,7 @@ Standard library only: the check Lambda ships this module.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -269,6 +270,36 @@ def run_checks(
         results.append(CheckResult(stage, check.table, check.name, "passed" if passed else "failed",
                                    expected, _show(actual)))
     return results
+
+
+# How many rows the query that shows a failed check's rows asks for: enough to see the pattern.
+ROWS_SHOWN = 100
+_COUNTED = re.compile(r"^SELECT count\(\*\) FROM (?P<rest>.+)$", re.DOTALL)
+_REPEATED = re.compile(r"^SELECT count\(\*\) - count\(DISTINCT (?P<key>[^)]+)\) FROM (?P<table>\w+)$")
+
+
+def offending_rows_sql(check: Check, consent_scope: str, schema: str = LOCAL_SCHEMA,
+                       limit: int | None = ROWS_SHOWN) -> str:
+    """One query, for a person, that shows the rows behind a check's figure rather than the figure.
+
+    - `SELECT count(*) FROM <rest>`: `SELECT * FROM <rest>`. For a check that counts violations (it
+      must return 0) those are the offending rows; for one that compares a count (a recount, an
+      exact row count) they are the rows counted.
+    - `SELECT count(*) - count(DISTINCT <key>) FROM <table>` (uniqueness): every key held by more
+      than one row, or NULL, with its number of rows.
+    - any other figure (a share of rejected lines): the rows of the check's table.
+
+    Rendered as the check is (consent scope and schema), with at most `limit` rows (None: all).
+    """
+    repeated, counted = _REPEATED.match(check.sql), _COUNTED.match(check.sql)
+    if repeated:
+        key, table = repeated["key"], repeated["table"]
+        sql = f"SELECT {key}, count(*) AS copies FROM {table} GROUP BY {key} HAVING count(*) > 1 OR {key} IS NULL"
+    elif counted:
+        sql = f"SELECT * FROM {counted['rest']}"
+    else:
+        sql = f"SELECT * FROM {check.table}"
+    return check.render(sql + (f" LIMIT {limit}" if limit is not None else ""), consent_scope, schema)
 
 
 def _show(value: float | int | None) -> str:

@@ -168,6 +168,14 @@ def _print_summary(report: RunReport) -> None:
         for stage, rules in report.filtered.items():
             detail = ", ".join(f"{rule} {n:,}" for rule, n in rules.items()) or "none"
             print(f"  {stage:<32} {detail}")
+    if report.drift:
+        print("unknown keys (outside the schema, kept out of the tables; lines carrying each, a file with one)")
+        for source, keys in report.drift.items():
+            if not keys:
+                print(f"  {source:<32} none")
+            for key, found in keys.items():
+                lines = f"{found['lines']:,} line" + ("" if found["lines"] == 1 else "s")
+                print(f"  {source:<32} {key!r} in {lines}, e.g. {found['example_file']}")
     counts = {status: sum(r.status == status for r in report.checks) for status in ("passed", "failed", "skipped")}
     print(f"checks: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
     print("seconds                          stage   checks")
@@ -214,9 +222,12 @@ def _status(args: argparse.Namespace) -> int:
     if manifest is None:
         raise LakeError(f"nothing is published in {lake.root} yet: run `stedi run --lake {lake.root}`")
     current = manifest["current"]
+    drift = current.get("drift", {})  # published before schema drift was recorded: none known
     if args.json:
-        print(json.dumps({table: {"rows": rows, "run_id": current["run_id"]}
-                          for table, rows in current["tables"].items()}, indent=2))
+        status = {table: {"rows": rows, "run_id": current["run_id"]} for table, rows in current["tables"].items()}
+        for source in LANDING_SOURCES:  # the keys of its lines outside the schema, beside the typed table
+            status[source.landing_table]["unknown_keys"] = drift.get(source.name, {})
+        print(json.dumps(status, indent=2))
         return 0
     print(f"published run {current['run_id']} at {current['published_at']} "
           f"(engine {current['engine']}, consent scope {current['consent_scope']})")
@@ -229,6 +240,9 @@ def _status(args: argparse.Namespace) -> int:
     for table in FILTERED_TABLES:
         print(f"  {table:<32} {sum(current['filtered'][table.removesuffix('_filtered')].values()):>12,}"
               "  records filtered, counted by rule")
+    for source in LANDING_SOURCES:
+        keys = drift.get(source.name, {})
+        print(f"  {source.drift_table:<32} {len(keys):>12,}  unknown keys" + (f": {', '.join(keys)}" if keys else ""))
     checks = current["checks"]
     print(f"checks: {checks['passed']} passed, {checks['failed']} failed, {checks['skipped']} skipped")
     if manifest["history"]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stedi import duck
 from stedi.lake import Snapshot
-from stedi.runner import run_stage
+from stedi.runner import TYPED_LINES, run_stage
 from stedi.sql import stage_job
 
 ENGINES = ("duckdb", "spark")
@@ -49,20 +49,22 @@ class DuckDBEngine:
             if job.marker == "reason":
                 # Only a rejected record keeps its raw line: holding every line would double the memory.
                 sql = f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) FROM ({sql})"
-            # Materialised, so that the statement runs once for its two tables.
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {sql}", parameters)
+            # Materialised, so that the statement runs once for its tables.
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED_LINES} AS {sql}", parameters)
             if job.marker == "reason":
                 fields = ", ".join(f'"{name}"' for name in statement.columns)
-                self._copy(f"SELECT {fields}, source_file FROM classified WHERE reason IS NULL",
+                self._copy(f"SELECT {fields}, source_file FROM {TYPED_LINES} WHERE reason IS NULL",
                            staging / statement.writes)
-                self._copy("SELECT line, reason, source_file FROM classified WHERE reason IS NOT NULL",
+                self._copy(f"SELECT line, reason, source_file FROM {TYPED_LINES} WHERE reason IS NOT NULL",
                            staging / statement.sets_aside)
+                if statement.drift:
+                    self._copy(job.drift_sql, staging / statement.drift)
             else:
-                self._copy("SELECT * EXCLUDE (filtered_by) FROM classified WHERE filtered_by IS NULL",
+                self._copy(f"SELECT * EXCLUDE (filtered_by, records) FROM {TYPED_LINES} WHERE filtered_by IS NULL",
                            staging / statement.writes)
-                self._copy("SELECT filtered_by AS rule, count(*) AS records FROM classified "
+                self._copy(f"SELECT filtered_by AS rule, CAST(sum(records) AS BIGINT) AS records FROM {TYPED_LINES} "
                            "WHERE filtered_by IS NOT NULL GROUP BY filtered_by", staging / statement.sets_aside)
-        self.con.execute("DROP TABLE IF EXISTS classified")
+        self.con.execute(f"DROP TABLE IF EXISTS {TYPED_LINES}")
         shutil.rmtree(staging / ".spill", ignore_errors=True)
 
     def _copy(self, sql: str, table_dir: Path, parameters: dict | None = None) -> None:

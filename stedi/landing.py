@@ -9,6 +9,11 @@ proved to be one strict JSON object (see `strict_object`), then has each key
 read as text and checked against its type, which the plain form never
 contradicts. The reasons a line is rejected for are defined in stedi.catalogue.
 
+Keys outside the schema are no reason to reject a line: each line that is an
+object gives them as `unknown_keys` (a plain line has none), and the stage's
+drift statement (`drift_sql`, written to stedi/sql/spark/landing_drift.sql)
+counts per key the lines that carry it, with the first file that has one.
+
 Spark (Jackson) and DuckDB (yyjson) read JSON differently at the edges: Spark
 ignores whatever follows the first value and takes single quotes, DuckDB takes
 trailing commas and nan, they keep a different copy of a repeated key, and
@@ -26,6 +31,7 @@ from stedi.catalogue import (
     not_blank,
     wrong_type,
 )
+from stedi.runner import TYPED_LINES
 
 # A JSON value, as text, that fits each type.
 NUMBER_PATTERNS = {
@@ -133,7 +139,8 @@ def strict_object(text: str, skeleton: str) -> str:
 def parse_sql(source: str) -> str:
     """The statement that types every non-blank line of `<source>_raw(line, source_file, valid_utf8)`.
 
-    Result: line, source_file, reason (NULL for a valid record), one typed column per field.
+    Result: line, source_file, reason (NULL for a valid record), one typed column per field, and
+    unknown_keys: for a line that is a JSON object, its keys outside the schema (NULL for any other line).
     """
     fields = SOURCE[source].fields
     typed_schema = ", ".join(f"`{name}` {sql_type}" for name, sql_type, _ in fields)
@@ -153,6 +160,7 @@ def parse_sql(source: str) -> str:
         problems.append(f"WHEN {value} IS NOT NULL AND {does_not_fit(value, sql_type, name, 'text')} "
                         f"THEN '{wrong_type(name)}'")
     reasons = "\n".join(f"      {problem}" for problem in problems)
+    schema_keys = ", ".join(f"'{name}'" for name, _, _ in fields)
     typed = ",\n".join(
         f"  CASE WHEN plain_valid THEN record.`{name}` ELSE "
         + (f"as_text.`{name}`" if sql_type == "STRING" else f"TRY_CAST(as_text.`{name}` AS {sql_type})")
@@ -216,6 +224,19 @@ checked AS (
   FROM read_fields
 )
 SELECT line, source_file, reason,
-{typed}
+{typed},
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ({schema_keys})) END AS unknown_keys
 FROM checked
+"""
+
+
+def drift_sql() -> str:
+    """The statement that counts, per key outside a source's schema, the lines that carry it (a line that is
+    no object carries none), with the first file, in name order, that has one. It reads the rows of the source's
+    landing statement as the view stedi.runner.TYPED_LINES, whatever became of each line."""
+    return f"""
+SELECT key, count(*) AS lines, min(source_file) AS example_file
+FROM (SELECT explode(unknown_keys) AS key, source_file FROM {TYPED_LINES}) AS carried
+GROUP BY key
 """

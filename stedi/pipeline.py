@@ -31,13 +31,14 @@ class StageReport:
     rows: dict[str, int]
     checks: list[CheckResult]
     set_aside: dict[str, dict[str, int]]  # by source (landing) or stage, then by reason or rule
+    drift: dict[str, dict[str, dict]] = field(default_factory=dict)  # landing: by source, each key outside its schema
 
     @property
     def failures(self) -> list[CheckResult]:
         return [result for result in self.checks if result.failed]
 
     def summary(self) -> dict:
-        return stage_summary(self.stage, self.rows, self.checks, self.set_aside, self.check_seconds)
+        return stage_summary(self.stage, self.rows, self.checks, self.set_aside, self.check_seconds, self.drift)
 
 
 @dataclass
@@ -64,6 +65,11 @@ class RunReport:
         """Records left out, by stage and rule."""
         return {name: counts for stage in self.stages if STAGE[stage.stage].kind != TYPED
                 for name, counts in stage.set_aside.items()}
+
+    @property
+    def drift(self) -> dict[str, dict[str, dict]]:
+        """Keys the landing lines carry outside their schema, by source and key: lines carrying it, a file."""
+        return {source: keys for stage in self.stages for source, keys in stage.drift.items()}
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -94,8 +100,8 @@ class Audit:
         duck.view_tables(self.con, self.staging, STAGE[stage].tables)
 
     def audit(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]
-              ) -> tuple[dict[str, int], list[CheckResult], dict[str, dict[str, int]]]:
-        """The stage's row counts, check results and what it set aside (stedi.accounting.audit)."""
+              ) -> tuple[dict[str, int], list[CheckResult], dict[str, dict[str, int]], dict[str, dict[str, dict]]]:
+        """The stage's row counts, check results, what it set aside and its drift (stedi.accounting.audit)."""
         self.show(stage)
         return audit(stage, lambda values, rows: duck.answer_all(self.con, values, rows),
                      consent_scope=consent_scope, expected_counts=expected_counts, schema=LOCAL_SCHEMA)
@@ -142,8 +148,8 @@ def _run_stages(runner: Engine, report: RunReport, landing: Snapshot, expected_c
             started = time.perf_counter()
             runner.run_stage(stage, landing, report.staging, report.consent_scope)
             ran = time.perf_counter()
-            rows, checks, aside = audit.audit(stage, report.consent_scope, expected_counts)
-            stage_report = StageReport(stage, ran - started, time.perf_counter() - ran, rows, checks, aside)
+            rows, checks, aside, drift = audit.audit(stage, report.consent_scope, expected_counts)
+            stage_report = StageReport(stage, ran - started, time.perf_counter() - ran, rows, checks, aside, drift)
             report.stages.append(stage_report)
             progress(_progress_line(number, stage_report))
             if stage_report.failures:

@@ -7,8 +7,12 @@ registering them in the Glue catalog for the Athena checks.
 
 A statement marks each row it does not keep:
   landing   `reason`       the line is rejected: written as uploaded, with the reason and its file
-  filtering `filtered_by`  a named rule leaves the record out: counted per rule
+  filtering `filtered_by`  a named rule leaves the record out: counted per rule; each row stands
+                           for `records` identical input records (kept rows for one)
   plain     (no marker)    every row is kept
+A landing statement also gives each line its `unknown_keys` (the keys outside the
+source's schema); the stage's drift statement reads the statement's rows as the
+view TYPED_LINES and counts, per key, the lines that carry it.
 
 On AWS the landing job first lists the landing folders once and records
 that snapshot in the run's staging: the files it reads, with their ETags and
@@ -39,6 +43,7 @@ class Statement:
     landing: str | None = None  # landing: the folder under the lake whose lines the statement reads ...
     raw_view: str | None = None  # ... as this view of (line, source_file)
     columns: tuple[str, ...] = ()  # landing: the typed columns of a valid record
+    drift: str | None = None  # landing: the table of the keys outside the schema, counted by the job's drift_sql
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,15 @@ class StageJob:
     marker: str | None  # `reason`, `filtered_by` or None (see above)
     reads: tuple[str, ...]  # staged tables the statements read
     statements: tuple[Statement, ...]
+    drift_sql: str | None = None  # landing: per key outside the schema, the lines of TYPED_LINES that carry it
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return tuple(table for s in self.statements for table in (s.writes, s.sets_aside) if table)
+        return tuple(table for s in self.statements for table in (s.writes, s.sets_aside, s.drift) if table)
+
+
+# The view of a landing statement's rows that the stage's drift statement reads.
+TYPED_LINES = "typed_lines"
 
 
 # Reading the landing files: every engine reads them alike (stedi/duck.py is the DuckDB side).
@@ -129,11 +139,14 @@ def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: s
             kept = kept.select(*statement.columns, "source_file")
             aside = rows.where("reason IS NOT NULL").select("line", "reason", "source_file")
         else:
-            kept = kept.drop(job.marker)
-            aside = (rows.where(f"{job.marker} IS NOT NULL").groupBy(job.marker).count()
-                     .selectExpr(f"{job.marker} AS rule", "count AS records"))
+            kept = kept.drop(job.marker, "records")
+            aside = (rows.where(f"{job.marker} IS NOT NULL").groupBy(job.marker).agg({"records": "sum"})
+                     .selectExpr(f"{job.marker} AS rule", "CAST(`sum(records)` AS BIGINT) AS records"))
         kept.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")
         aside.write.mode("overwrite").parquet(f"{staging}/{statement.sets_aside}")
+        if statement.drift:
+            rows.createOrReplaceTempView(TYPED_LINES)
+            spark.sql(job.drift_sql).write.mode("overwrite").parquet(f"{staging}/{statement.drift}")
         rows.unpersist()
 
 

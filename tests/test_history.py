@@ -81,3 +81,14 @@ def test_no_history_yet_says_how_to_make_one(tmp_path, capsys):
     assert main(["history", "--lake", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (f"stedi: no run has been made in {tmp_path} yet: "
                                        f"run `stedi run --lake {tmp_path}`\n")
+
+
+def test_keys_outside_the_schema_are_figures_of_the_history(tmp_path, capsys):
+    readings = [{**reading("a@test.com", T0 + i), "tag": "t"} for i in range(3)] + [reading("a@test.com", T0 + 3)]
+    lake = make_lake(tmp_path, [customer("a@test.com", "s-a")], readings, [step("s-a", T0)])
+    assert run(lake).published
+    [entry] = history(lake, capsys)
+    assert entry["drift"] == {"accelerometer": {"tag": 3}}
+    assert main(["query", "--lake", str(lake.root), "--json",
+                 "SELECT subject, detail, value FROM history WHERE measure = 'drift'"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"subject": "accelerometer", "detail": "tag", "value": 3.0}]

@@ -6,6 +6,7 @@ import re
 import pytest
 from lakes import T0, customer, make_lake, published, reading, run, step, write_landing
 
+from stedi.cli import main
 from stedi.landing import plain_pattern
 
 GOOD = customer("a@test.com", "s-1")
@@ -151,3 +152,42 @@ def test_the_plain_form_is_what_uploads_usually_look_like():
                       '{"user":"a","user":"b","timestamp":1,"x":1,"y":0,"z":0}'):
         assert not plain.fullmatch(not_plain), not_plain
     assert not customer.fullmatch('{"email":"a@test.com","email":"b@test.com","serialNumber":"s","lastUpdateDate":1}')
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_keys_outside_the_schema_are_counted_per_key_and_change_no_line_s_fate(tmp_path, engine, capsys):
+    """Schema drift is information: a line with a key outside its schema lands if its fields do, and the
+    stage says, per key, how many lines carry it and the first file (by name) that has one."""
+    first = [
+        {**reading("a@test.com", T0), "tag": "left"},
+        {**reading("a@test.com", T0 + 1), "tag": "right", "meta": {"firmware": 2, "tag": 1}},  # nested: meta only
+        {**reading("a@test.com", T0 + 2), "": 0},  # an empty key is a key
+        {**reading("a@test.com", T0 + 3), "x": "abc", "tag": "bad"},  # rejected for x, still carries tag
+        {**{k: v for k, v in reading("a@test.com", T0 + 4).items() if k != "timestamp"}, "timeStamp": T0},
+        '{"user": "a@test.com", "timestamp": 1, "x": 0, "y": 0, "z": 0, "tag": 1,}',  # not JSON: carries nothing
+        '{"user":"a@test.com","timestamp":1,"x":0,"y":0,"z":0,"\\u00e9t\\u00e9":1}',  # a key as JSON reads it
+        *PADDING,
+    ]
+    lake = make_lake(tmp_path, [GOOD, customer("b@test.com", "s-2", loyalty="gold")], first, [step("s-1", T0)])
+    write_landing(tmp_path, "accelerometer", [{**reading("a@test.com", T0 + 9), "tag": "again"}], name="a-0.json")
+    report = run(lake, engine=engine, consent_scope="customer")
+
+    assert report.published, [failure.describe() for failure in report.failures]
+    part, early = "accelerometer/landing/part-1.json", "accelerometer/landing/a-0.json"
+    assert report.drift == {
+        "customer": {"loyalty": {"lines": 1, "example_file": "customer/landing/part-1.json"}},
+        "accelerometer": {"": {"lines": 1, "example_file": part}, "meta": {"lines": 1, "example_file": part},
+                          "tag": {"lines": 4, "example_file": early}, "timeStamp": {"lines": 1, "example_file": part},
+                          "\u00e9t\u00e9": {"lines": 1, "example_file": part}},
+        "step_trainer": {},
+    }
+    # Every line accounted for as before: the extra keys change no fate and add no count.
+    assert report.rows["accelerometer_landing"] == 5 + len(PADDING)
+    assert report.rejected["accelerometer"] == {"malformed_json": 1, "missing_field:timestamp": 1, "wrong_type:x": 1}
+    assert published(lake, "SELECT count(*) FROM customer_landing") == [(2,)]
+    assert lake.published()["current"]["drift"] == report.drift
+    capsys.readouterr()
+    assert main(["status", "--lake", str(lake.root), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["accelerometer_landing"]["unknown_keys"] == report.drift["accelerometer"]
+    assert status["step_trainer_landing"]["unknown_keys"] == {}

@@ -47,6 +47,7 @@ def assert_engines_agree(tmp_path: Path, landing_root: Path, scope: str) -> RunR
     assert reports["duckdb"].rows == reports["spark"].rows
     assert reports["duckdb"].rejected == reports["spark"].rejected
     assert reports["duckdb"].filtered == reports["spark"].filtered
+    assert reports["duckdb"].drift == reports["spark"].drift
     diff = differences(Lake(tmp_path / "duckdb"), Lake(tmp_path / "spark"))
     assert diff == {table: 0 for table in TABLES}
     return reports["spark"]

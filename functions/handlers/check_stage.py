@@ -1,4 +1,12 @@
-"""After each Glue job: count the stage's tables and run its checks on Athena; fail on a failed check."""
+"""After each Glue job: count the stage's tables and run its checks on Athena.
+
+Failed checks are a result, not an error of this function: it returns the stage's summary (row counts
+kept) with `failure`, the execution's Error and Cause in plain text (stedi.aws.outcome.check_failure),
+and the state machine ends the run with them. An exception here is a crash of the check itself.
+
+After the landing stage it also says whether the landing crawler has anything to catalogue (`crawl`,
+stedi.aws.crawl.plan_crawl), and reports every key outside a schema as the metric UnknownKeys.
+"""
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -7,6 +15,8 @@ from botocore.config import Config
 
 from stedi.aws.athena import AthenaQuery
 from stedi.aws.audit import audit_stage, checked_tables, verify_landing_unchanged, verify_staged_tables
+from stedi.aws.crawl import plan_crawl
+from stedi.aws.outcome import check_failure
 from stedi.aws.run_input import run_input_from_state, validate_stage
 from stedi.aws.settings import Settings
 from stedi.catalogue import STAGE, TYPED
@@ -45,8 +55,16 @@ def handler(event, context):
     for result in audit.results:
         logger.info("check", extra={"table": result.table, "check": result.check, "status": result.status,
                                     "expected": result.expected, "actual": result.actual})
-    audit.raise_for_failures()
-    return audit.summary()
+    summary = audit.summary()
+    failure = check_failure(stage, summary["results"], staging=run.staging, database=settings.staging_database,
+                            workgroup=settings.athena_workgroup, consent_scope=run.consent_scope
+                            ) if audit.failures else None
+    if STAGE[stage].kind != TYPED:
+        return {**summary, "failure": failure}
+    crawl = ({"needed": False, "reasons": ["the landing checks failed"], "columns": {}} if audit.failures else
+             plan_crawl(glue, settings.crawled_database, settings.lake_bucket, audit.drift))
+    logger.info("crawl", extra={"needed": crawl["needed"], "reasons": crawl["reasons"]})
+    return {**summary, "failure": failure, "crawl": crawl}
 
 
 def _record_metrics(audit):
@@ -56,3 +74,10 @@ def _record_metrics(audit):
     for table, rows in audit.rows.items():
         with single_metric(name="Rows", unit=MetricUnit.Count, value=rows, namespace=metrics.namespace) as metric:
             metric.add_dimension(name="table", value=table)
+    # Schema drift: per source, how many keys its lines carry outside the schema (0 is a figure too).
+    for source, keys in audit.drift.items():
+        with single_metric(name="UnknownKeys", unit=MetricUnit.Count, value=len(keys),
+                           namespace=metrics.namespace) as metric:
+            metric.add_dimension(name="source", value=source)
+        for key, found in keys.items():
+            logger.info("unknown key", extra={"source": source, "key": key, **found})

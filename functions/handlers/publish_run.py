@@ -1,9 +1,14 @@
-"""Last state of a run whose every check passed: repoint the published tables to the run."""
+"""Last state of a run whose every check passed: repoint the published tables to the run.
+
+Returns the run summary (the manifest entry) and the mail that tells of it (stedi.aws.outcome.success_mail),
+sent only where someone subscribed to it.
+"""
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from stedi.aws.outcome import success_mail
 from stedi.aws.publish import publish_run
 from stedi.aws.run_input import run_input_from_state
 from stedi.aws.settings import Settings
@@ -28,6 +33,6 @@ def handler(event, context):
     result = publish_run(glue, s3, bucket=settings.lake_bucket, staging_database=settings.staging_database,
                          published_database=settings.published_database, run=run, stage_summaries=summaries,
                          jobs=event.get("jobs") or {})
-    logger.info("published", extra=result)
+    logger.info("published", extra={key: value for key, value in result.items() if key != "summary"})
     metrics.add_metric(name="RunsPublished", unit=MetricUnit.Count, value=1)
-    return result
+    return {**result, "mail": success_mail(result["summary"], str(event.get("console_link", "")))}

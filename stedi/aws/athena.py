@@ -69,6 +69,10 @@ class AthenaQuery:
         rows = self.client.get_query_results(QueryExecutionId=query_id, MaxResults=2)["ResultSet"]["Rows"]
         return parse_number(rows[1]["Data"][0].get("VarCharValue") if len(rows) > 1 else None)
 
+    def execute(self, sql: str) -> str:
+        """Run a statement whose answer is no figure (INSERT INTO) and wait for it; returns its query id."""
+        return self._run(sql)
+
     def rows(self, sql: str) -> list[tuple[str | None, ...]]:
         """Every row as text (Athena returns every value as text), without the header row."""
         query_id = self._run(sql)

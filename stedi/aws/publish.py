@@ -93,7 +93,12 @@ def _delete_prefix(s3: Any, bucket: str, prefix: str) -> None:
 def publish_run(glue: Any, s3: Any, *, bucket: str, staging_database: str, published_database: str,
                 run: RunInput, stage_summaries: Mapping[str, Mapping[str, Any]],
                 jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    failed = [stage for stage in STAGES if int(stage_summaries[stage].get("checks_failed", 0))]
+    if failed:  # the state machine never gets here with one; a run whose checks failed is never published
+        raise ValueError(f"checks of {', '.join(failed)} failed: the run is not published")
+    entry = glue_manifest_entry(run, stage_summaries, jobs)
     repoint_published_tables(glue, staging_database, published_database, run)
-    manifest = write_manifest(s3, bucket, glue_manifest_entry(run, stage_summaries, jobs))
+    manifest = write_manifest(s3, bucket, entry)
     pruned = prune_runs(s3, bucket, keep=kept_runs(manifest))
-    return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned)}
+    # The run summary, as published.json records it: the execution's output.
+    return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned), "summary": entry}

@@ -15,6 +15,8 @@ class Settings:
     lake_bucket: str
     staging_database: str = ""
     published_database: str = ""
+    crawled_database: str = ""  # the landing crawler's tables (stedi.aws.crawl)
+    history_database: str = ""  # the run history table (stedi.aws.history)
     athena_workgroup: str = ""
     state_machine_arn: str = ""
     run_lock_table: str = ""
@@ -28,6 +30,8 @@ class Settings:
             lake_bucket=env["LAKE_BUCKET"],
             staging_database=env.get("STAGING_DATABASE", ""),
             published_database=env.get("PUBLISHED_DATABASE", ""),
+            crawled_database=env.get("CRAWLED_DATABASE", ""),
+            history_database=env.get("HISTORY_DATABASE", ""),
             athena_workgroup=env.get("ATHENA_WORKGROUP", ""),
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
             run_lock_table=env.get("RUN_LOCK_TABLE", ""),

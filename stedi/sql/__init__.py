@@ -2,6 +2,7 @@
 
     spark/<stage>.sql           a stage's statement, as written: its own logic, nothing else
     spark/landing_<source>.sql  the landing statements, built from the schemas by stedi.landing
+    spark/landing_drift.sql     the landing stage's count of keys outside the schemas, by stedi.landing
     duckdb/<name>.sql           each of the above translated for DuckDB by stedi.translate
 
 Everything but spark/<stage>.sql is written by `make generate`; a test fails
@@ -33,9 +34,9 @@ def stage_job(stage: str, dialect: str, read: Callable[[str, str], str] = sql_te
         statements = tuple(
             Statement(read(name, dialect), writes=source.landing_table, sets_aside=source.rejected_table,
                       landing=source.landing_folder, raw_view=source.raw_table,
-                      columns=tuple(field.name for field in source.fields))
+                      columns=tuple(field.name for field in source.fields), drift=source.drift_table)
             for name, source in zip(definition.statements, definition.sources, strict=True))
-        return StageJob(stage, "reason", (), statements)
+        return StageJob(stage, "reason", (), statements, drift_sql=read(definition.drift_statement, dialect))
     [name] = definition.statements
     statement = Statement(read(name, dialect), writes=definition.name, sets_aside=definition.filtered_table)
     return StageJob(stage, "filtered_by" if definition.kind == FILTERING else None, definition.reads, (statement,))

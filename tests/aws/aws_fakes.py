@@ -7,7 +7,9 @@ patches moto where it falls short of AWS (see the notes on offline testing):
 
 - Lambda invocations run the real handler in-process, with a context whose
   remaining time counts down from the function's timeout; an exception becomes
-  a function error whose type Step Functions matches, as on AWS.
+  a function error whose type Step Functions matches, its Cause the error
+  document Lambda's Python runtime writes (message, type, request id, stack
+  trace), as on AWS.
 - A run of the Glue job runs the deployed script's `main` (glue_scripts/stedi_stage.py)
   with the job's and the run's arguments, as Glue does, with Spark's part
   faked: a stage "writes" its tables by recording how many rows each has
@@ -20,11 +22,20 @@ patches moto where it falls short of AWS (see the notes on offline testing):
   By default every count is 0 and nothing is set aside; a test may answer
   from DuckDB over a local run's staged tables instead, or with `LakeAthena`
   from what the jobs wrote and the files the raw tables read. The SQL itself
-  is tested on DuckDB and with the Trino parser elsewhere.
+  is tested on DuckDB and with the Trino parser elsewhere. An INSERT INTO
+  runs as Athena runs it on a Parquet table: DuckDB executes the statement
+  and the rows land as a Parquet file under the table's location in S3
+  (`athena_insert`); a query string over Athena's limit is refused.
+- SNS refuses what AWS refuses (a message over 256 KiB of UTF-8, a subject
+  of 100 characters or more, or with a line break or control character),
+  and `alarm_deliveries` says which topics the template's CloudWatch alarms
+  would notify, as CloudWatch runs alarm actions.
 - The landing folders start with one file each (SEED_UPLOADS), as a deployed
   stack has once data was uploaded.
-- Crawls finish at once and report SUCCEEDED; Wait states and retry
-  intervals do not really sleep (the intervals asked for are recorded).
+- The landing crawler crawls its target tables as AWS documents (see
+  `crawl_catalog_targets`); a crawl finishes at once and reports SUCCEEDED.
+  Wait states and retry intervals do not really sleep (the intervals asked
+  for are recorded).
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ import io
 import json
 import re
 import sys
+import tempfile
 import time
+import traceback
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -53,6 +66,7 @@ GLUE_SCRIPT = REPO / "glue_scripts" / "stedi_stage.py"
 REGION = "us-east-1"
 BUCKET = "stedi-lake-test"
 STAGING_DB, PUBLISHED_DB, CRAWLED_DB = "stedi_staging", "stedi_published", "stedi_landing_crawled"
+RUNS_DB = "stedi_runs"  # the run history's database
 STAGE_JOB = "stedi-stage"  # the one Glue job; each run names its stage in --stage
 WORKGROUP = "stedi-checks"
 LOCK_TABLE = "stedi-run-lock"
@@ -67,6 +81,7 @@ ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_SERVICE_NAME": "stedi-pipeline",
     "POWERTOOLS_METRICS_NAMESPACE": "STEDI", "POWERTOOLS_LOG_LEVEL": "WARNING",
     "LAKE_BUCKET": BUCKET, "STAGING_DATABASE": STAGING_DB, "PUBLISHED_DATABASE": PUBLISHED_DB,
+    "CRAWLED_DATABASE": CRAWLED_DB, "HISTORY_DATABASE": RUNS_DB,
     "ATHENA_WORKGROUP": WORKGROUP, "QUERY_TIMEOUT_SECONDS": "30", "QUERY_CONCURRENCY": "4",
     "RUN_LOCK_TABLE": LOCK_TABLE,
 }
@@ -128,26 +143,32 @@ class FakeStack:
     busy_job_starts: dict[str, int] = field(default_factory=dict)  # stage -> StartJobRun calls refused as busy
     after_jobs: dict[str, Callable[[], None]] = field(default_factory=dict)  # stage -> run once its job has run
     written: dict[str, int] = field(default_factory=dict)  # rows each job run wrote, by table location
-    failing_crawlers: set[str] = field(default_factory=set)  # sources whose crawl ends FAILED
-    busy_crawlers: set[str] = field(default_factory=set)  # sources whose crawler is already crawling when asked
+    drift_written: dict[str, list[tuple]] = field(default_factory=dict)  # (key, lines, file) by drift table location
+    crawl_fails: bool = False  # the landing crawl ends FAILED
+    crawler_busy: bool = False  # the landing crawler is already crawling when the run asks it to
+    crawls: int = 0  # StartCrawler calls the crawler accepted
     throttled_invocations: dict[str, int] = field(default_factory=dict)  # handler -> invocations Lambda refuses
     queries: list[dict] = field(default_factory=list)  # every Athena query: sql, database, workgroup
     retry_intervals: list[float] = field(default_factory=list)  # seconds each Step Functions retry asked to wait
     functions: dict[str, str] = field(default_factory=dict)  # Lambda function name -> handler module
-    crawlers: dict[str, str] = field(default_factory=dict)  # crawler name -> source
+    crawler: str = ""  # the landing crawler's name
+    success_email: bool = False  # the template's SuccessEmail given: the success topic exists
+    failing_functions: dict[str, Exception] = field(default_factory=dict)  # handler -> exception it raises
+    failing_inserts: bool = False  # Athena fails every INSERT INTO
     state_machine_arn: str = ""
     topic_arn: str = ""
+    success_topic_arn: str = ""
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION)
 
     def alerts(self) -> list[tuple[str, str]]:
         """(subject, message) of every alert published to the topic."""
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.sns.models import sns_backends
+        return sent(self.topic_arn)
 
-        topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[self.topic_arn]
-        return [(subject, message) for _, message, subject, _, _ in topic.sent_notifications]
+    def success_mails(self) -> list[tuple[str, str]]:
+        """(subject, message) of every message published to the success topic."""
+        return sent(self.success_topic_arn)
 
     def upload(self, key: str, body: str) -> None:
         self.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body.encode())
@@ -160,7 +181,11 @@ class FakeStack:
         return holder.owner if holder else None
 
     def run(self, execution_input: dict | None = None, name: str = "run-1", timeout: float = 60) -> dict:
-        """Start an execution and wait for it to end; returns describe_execution plus its history."""
+        """Start an execution and wait for it to end; returns describe_execution plus its history.
+
+        An execution's error and cause are at most 256 and 32,768 characters (moto does not check):
+        https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html
+        """
         sfn = self.client("stepfunctions")
         arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
                                   input=json.dumps(execution_input or {}))["executionArn"]
@@ -172,7 +197,17 @@ class FakeStack:
             assert time.monotonic() < deadline, "the execution did not finish"
             time.sleep(0.05)
         execution["history"] = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        assert len(execution.get("error", "")) <= 256 and len(execution.get("cause", "")) <= 32_768
         return execution
+
+
+def sent(topic_arn: str) -> list[tuple[str, str]]:
+    """(subject, message) of every message published to a topic."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[topic_arn]
+    return [(subject, message) for _, message, subject, _, _ in topic.sent_notifications]
 
 
 def substituted_definition(substitutions: dict[str, str]) -> str:
@@ -193,7 +228,7 @@ def _parsed_for_analysis(definition: str):
 def patch_moto(monkeypatch, stack: FakeStack) -> None:
     from moto.athena.models import AthenaBackend
     from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.glue.models import FakeCrawler, FakeJob
+    from moto.glue.models import FakeCrawler, FakeJob, FakeJobRun
     from moto.moto_api import state_manager
     from moto.stepfunctions.parser import models as stepfunctions_models
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -216,11 +251,17 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
             throttled.code = 429
             raise throttled
         handler = load_handler(module).handler
+        context = LambdaContext(function_name=name, aws_request_id=str(uuid.uuid4()))
         try:
-            result = handler(json.loads(body or "{}"), LambdaContext(function_name=name))
-        except Exception as error:  # a function error, reported the way Lambda reports it
+            if module in stack.failing_functions:
+                raise stack.failing_functions[module]
+            result = handler(json.loads(body or "{}"), context)
+        except Exception as error:
+            # A function error, as Lambda's Python runtime reports it: the error document, whose JSON Step
+            # Functions gives as the Cause. https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html
             response_headers["x-amz-function-error"] = "Unhandled"
-            result = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            result = {"errorMessage": str(error), "errorType": type(error).__name__,
+                      "requestId": context.aws_request_id, "stackTrace": traceback.format_tb(error.__traceback__)}
         return json.dumps(result).encode()
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
@@ -261,14 +302,24 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
                 raise RuntimeError(f"stage {stage} fails, as the test asked")
             glue_script().main(glue_script().JOBS, glue_script().CONSENT_SCOPES,
                                [item for pair in arguments.items() for item in pair])
-        except Exception:  # the script raised: Glue ends the job run FAILED
+        except Exception as error:  # the script raised: Glue ends the job run FAILED, saying why
             job_run._transitions = [("STARTING", "RUNNING"), ("RUNNING", "FAILED")]
+            job_run.error_message = f"{type(error).__name__}: {error}"
             return run_id
         if stage in stack.after_jobs:
             stack.after_jobs[stage]()
         return run_id
 
     monkeypatch.setattr(FakeJob, "start_job_run", start_job_run)
+    original_job_run_as_dict = FakeJobRun.as_dict
+
+    def job_run_as_dict(self):  # a failed job run says why (JobRun.ErrorMessage), which moto leaves out
+        data = original_job_run_as_dict(self)
+        if getattr(self, "error_message", None) and data.get("JobRunState") == "FAILED":
+            data["ErrorMessage"] = self.error_message
+        return data
+
+    monkeypatch.setattr(FakeJobRun, "as_dict", job_run_as_dict)
 
     original_crawler_as_dict = FakeCrawler.as_dict
 
@@ -283,15 +334,18 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     original_start_crawler = FakeCrawler.start_crawler
 
     def start_crawler(self):
-        source = stack.crawlers[self.name]
-        if source in stack.busy_crawlers:  # someone else's crawl is under way: StartCrawler refuses
-            stack.busy_crawlers.discard(source)
+        if stack.crawler_busy:  # someone else's crawl is under way: StartCrawler refuses
+            stack.crawler_busy = False
             original_start_crawler(self)
+            crawl_catalog_targets(self)
             from moto.glue.exceptions import CrawlerRunningException
             raise CrawlerRunningException(f"Crawler with name {self.name} has already started")
         original_start_crawler(self)
-        if stack.crawlers[self.name] in stack.failing_crawlers:
+        stack.crawls += 1
+        if stack.crawl_fails:
             self.crawls[-1]._transitions = [("RUNNING", "FAILED")]
+        else:
+            crawl_catalog_targets(self)
 
     monkeypatch.setattr(FakeCrawler, "start_crawler", start_crawler)
     state_manager.set_transition("glue::crawl", {"progression": "immediate"})
@@ -300,12 +354,26 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     original_start_query = AthenaBackend.start_query_execution
 
     def start_query_execution(self, query, context, config, workgroup, execution_parameters):
+        if len(query.encode()) > MAX_QUERY_BYTES:
+            from moto.athena.exceptions import AthenaClientError
+
+            raise AthenaClientError("InvalidRequestException", "'queryString' failed to satisfy constraint: "
+                                    f"Member must have length less than or equal to {MAX_QUERY_BYTES}")
         query_id = original_start_query(self, query, context, config, workgroup, execution_parameters)
-        stack.queries.append({"sql": query, "database": (context or {}).get("Database"), "workgroup": workgroup})
-        self.query_results[query_id] = athena_results(stack.answer(query))
+        database = (context or {}).get("Database")
+        stack.queries.append({"sql": query, "database": database, "workgroup": workgroup})
+        if query.startswith("INSERT INTO"):
+            if stack.failing_inserts:
+                self.executions[query_id]._transitions = [("QUEUED", "FAILED")]
+            else:
+                athena_insert(query, database, query_id)
+            self.query_results[query_id] = athena_results([])
+        else:
+            self.query_results[query_id] = athena_results(stack.answer(query))
         return query_id
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", start_query_execution)
+    patch_sns(monkeypatch)
 
 
 def patch_glue_script(monkeypatch, stack: FakeStack) -> None:
@@ -324,11 +392,109 @@ def patch_glue_script(monkeypatch, stack: FakeStack) -> None:
                     f"{lake}/{key}" for key in list_keys(f"{lake}/{statement.landing}/")]
                 stack.written[f"{staging}/{statement.writes}"] = sum(non_blank_lines(read(f)) for f in files)
                 stack.written[f"{staging}/{statement.sets_aside}"] = 0
+                stack.drift_written[f"{staging}/{statement.drift}"] = unknown_keys(
+                    {path: read(path) for path in files}, statement.columns)
 
     monkeypatch.setattr(pyspark.sql, "SparkSession", Session)
     monkeypatch.setattr(script, "run_stage", run_stage)
     monkeypatch.setattr(script, "register_tables", lambda spark, database, staging, tables:
                         register_tables(database, staging, tables))
+
+
+# Athena takes a query string of at most 262,144 bytes:
+# https://repost.aws/knowledge-center/athena-query-string-length
+MAX_QUERY_BYTES = 262_144
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "bigint": "BIGINT"}
+
+
+def athena_insert(sql: str, database: str, query_id: str) -> None:
+    """Athena's INSERT INTO on a Hive table in the Glue Data Catalog: the rows are appended as new files
+    under the table's location, in the table's format, here Parquet, with GZIP, Athena's default
+    compression for Parquet (https://docs.aws.amazon.com/athena/latest/ug/insert-into.html,
+    https://docs.aws.amazon.com/athena/latest/ug/compression-formats.html). DuckDB runs the statement
+    as it was sent, into a table of the catalog table's columns."""
+    import duckdb
+
+    name = re.match(r"INSERT INTO (\w+)", sql)[1]
+    table = boto3.client("glue", region_name=REGION).get_table(DatabaseName=database, Name=name)["Table"]
+    descriptor = table["StorageDescriptor"]
+    assert descriptor["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE, "this fake writes Parquet only"
+    con = duckdb.connect()
+    columns = ", ".join(f'"{column["Name"]}" {DUCKDB_TYPES[column["Type"]]}' for column in descriptor["Columns"])
+    con.execute(f"CREATE TABLE {name} ({columns})")
+    con.execute(sql)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = f"{scratch}/rows.parquet"
+        con.execute(f"COPY {name} TO '{path}' (FORMAT PARQUET, COMPRESSION GZIP)")
+        bucket, prefix = descriptor["Location"].removeprefix("s3://").split("/", 1)
+        key = f"{prefix.rstrip('/')}/{query_id}_{uuid.uuid4().hex}"
+        boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=Path(path).read_bytes())
+    con.close()
+
+
+def read_parquet_table(location: str) -> list[dict]:
+    """Every row of the Parquet files under an S3 location, as Athena reads a table stored there."""
+    import duckdb
+
+    keys = list_keys(location.rstrip("/") + "/")
+    if not keys:
+        return []
+    bucket = location.removeprefix("s3://").split("/", 1)[0]
+    s3 = boto3.client("s3", region_name=REGION)
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = []
+        for number, key in enumerate(keys):
+            paths.append(f"{scratch}/{number}.parquet")
+            Path(paths[-1]).write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        con = duckdb.connect()
+        result = con.execute(f"SELECT * FROM read_parquet({paths!r})")
+        columns = [d[0] for d in result.description]
+        rows = [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
+        con.close()
+    return rows
+
+
+def patch_sns(monkeypatch) -> None:
+    """SNS refuses a message over 256 KiB of UTF-8 (262,144 bytes, not characters; moto counts characters)
+    and a subject of 100 characters or more, or with a line break or control character:
+    https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sns/aws.sdk.kotlin.services.sns.model/-publish-request/message.html
+    https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sns/aws.sdk.kotlin.services.sns.model/-publish-request/subject.html"""
+    from moto.sns.exceptions import InvalidParameterValue
+    from moto.sns.models import SNSBackend
+
+    original = SNSBackend.publish
+
+    def publish(self, message, arn, phone_number=None, subject=None, *args, **kwargs):
+        if len(message.encode()) > 262_144:
+            raise InvalidParameterValue("Invalid parameter: Message too long")
+        if subject is not None and (len(subject) >= 100 or not subject.isprintable()):
+            raise InvalidParameterValue("Invalid parameter: Subject")
+        return original(self, message, arn, phone_number, subject, *args, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "publish", publish)
+
+
+def alarm_deliveries(namespace: str, metric: str, value: float) -> list[str]:
+    """The topics (logical ids) that the template's alarms on `metric` notify when it reaches `value` in
+    a period. An alarm whose statistic crosses its threshold goes to ALARM and, on that transition, runs
+    its AlarmActions, unless ActionsEnabled is false (the default is true):
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-actions.html
+    https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/cloudwatch/alarm/actions_enabled.html
+    """
+    from aws_template import load_template, resources_of_type
+
+    crossed = {"GreaterThanOrEqualToThreshold": lambda v, t: v >= t, "GreaterThanThreshold": lambda v, t: v > t,
+               "LessThanThreshold": lambda v, t: v < t, "LessThanOrEqualToThreshold": lambda v, t: v <= t}
+    topics = []
+    for alarm in resources_of_type(load_template(), "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if (properties["Namespace"], properties["MetricName"]) != (namespace, metric):
+            continue
+        if crossed[properties["ComparisonOperator"]](value, properties["Threshold"]) and \
+                properties.get("ActionsEnabled", True):
+            topics += [action["Ref"] for action in properties.get("AlarmActions", [])]
+    return topics
 
 
 def list_keys(uri: str) -> list[str]:
@@ -341,6 +507,92 @@ def list_keys(uri: str) -> list[str]:
 def read(uri: str) -> str:
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def json_lines(text: str) -> list[dict]:
+    """The lines of a landing file that are JSON objects (the landing job's other lines carry no keys)."""
+    found = []
+    for line in re.split(r"\r\n|\r|\n", text):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+def unknown_keys(files: dict[str, str], schema: tuple[str, ...]) -> list[tuple]:
+    """What the landing job's drift statement writes for these files: (key, lines, example_file) per key
+    outside the schema, the example being the first file by name (as `landing/<name>`)."""
+    found: dict[str, list] = {}
+    for path in sorted(files):
+        for record in json_lines(files[path]):
+            for key in record.keys() - set(schema):
+                entry = found.setdefault(key, [0, path.split("/", 3)[-1]])
+                entry[0] += 1
+    return [(key, lines, example) for key, (lines, example) in sorted(found.items())]
+
+
+def glue_type(value) -> str:
+    """The type a crawler gives a JSON value (booleans first: in Python they are ints)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "int" if -2**31 <= value < 2**31 else "bigint"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, dict):
+        return "struct<" + ",".join(f"{key.lower()}:{glue_type(item)}" for key, item in value.items()) + ">"
+    if isinstance(value, list):
+        return f"array<{glue_type(value[0]) if value else 'string'}>"
+    return "string"
+
+
+def crawled_schema(texts: list[str]) -> dict[str, str]:
+    """Columns a crawl of these JSON-lines files infers: every key of every object, in the order first met,
+    lower-cased as the catalog keeps names
+    (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html); a key met with
+    values of different types gets the type that holds them all (int < bigint < double, else string).
+    A simplification of the crawler's JSON classifier, enough for the crawl decisions under test."""
+    widening = ["int", "bigint", "double"]
+    columns: dict[str, str] = {}
+    for text in texts:
+        for record in json_lines(text):
+            for key, value in record.items():
+                if value is None:
+                    continue
+                kind, name = glue_type(value), key.lower()
+                known = columns.get(name, kind)
+                if known != kind:
+                    kind = (max(known, kind, key=widening.index) if {known, kind} <= set(widening) else "string")
+                columns[name] = kind
+    return columns
+
+
+def crawl_catalog_targets(crawler) -> None:
+    """One crawl of a crawler whose targets are catalog tables, as AWS documents it: it reads the data each
+    table's location holds, creates no table and deletes none (DeleteBehavior LOG), and with UpdateBehavior
+    UPDATE_IN_DATABASE adds new columns, removes missing ones and changes the definitions of existing ones;
+    with LOG it changes nothing
+    (https://docs.aws.amazon.com/glue/latest/dg/define-crawler.html#crawler-source-type,
+    https://docs.aws.amazon.com/glue/latest/dg/crawler-configuration.html)."""
+    glue = boto3.client("glue", region_name=REGION)
+    for target in crawler.targets.get("CatalogTargets", []):
+        for name in target["Tables"]:
+            try:
+                table = glue.get_table(DatabaseName=target["DatabaseName"], Name=name)["Table"]
+            except glue.exceptions.EntityNotFoundException:
+                continue  # "No new catalog tables are created when the crawler runs."
+            if crawler.schema_change_policy.get("UpdateBehavior") != "UPDATE_IN_DATABASE":
+                continue
+            descriptor = table["StorageDescriptor"]
+            location = descriptor["Location"]
+            texts = [read(f"{location.rstrip('/')}/{key.rsplit('/', 1)[-1]}") for key in list_keys(location)]
+            descriptor["Columns"] = [{"Name": column, "Type": kind} for column, kind in crawled_schema(texts).items()]
+            glue.update_table(DatabaseName=target["DatabaseName"], TableInput={
+                key: value for key, value in table.items()
+                if key in ("Name", "Description", "TableType", "Parameters", "StorageDescriptor")})
 
 
 def non_blank_lines(text: str) -> int:
@@ -368,8 +620,11 @@ class LakeAthena:
         from stedi.checks import CHECKS
 
         self.stack = stack
+        from stedi.accounting import drift_query
+
         self.answers: dict[str, Callable[[], object]] = {
             f"SELECT count(*) FROM {table}": functools.partial(self.rows, table) for table in TABLES}
+        self.answers[drift_query("landing")] = self.drift
         for check in (check for checks in CHECKS.values() for check in checks):
             if check.name == "all_lines_accounted":
                 source = SOURCE[check.table.removesuffix("_landing")]
@@ -389,6 +644,14 @@ class LakeAthena:
     def rows(self, table: str) -> int:
         return self.stack.written.get(self.table(table)["StorageDescriptor"]["Location"], 0)
 
+    def drift(self) -> list[tuple]:
+        """(source, key, lines, example_file) of what the fake landing job wrote in each drift table."""
+        from stedi.catalogue import LANDING_SOURCES
+
+        return [(source.name, *found) for source in LANDING_SOURCES
+                for found in self.stack.drift_written.get(self.table(source.drift_table)["StorageDescriptor"]
+                                                          ["Location"], [])]
+
     def lines(self, raw_table: str) -> int:
         descriptor = self.table(raw_table)["StorageDescriptor"]
         assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat", descriptor
@@ -397,11 +660,13 @@ class LakeAthena:
 
 
 def nothing_found(sql: str):
-    """An empty run's answer: every count 0, nothing set aside."""
-    from stedi.accounting import set_aside_queries
+    """An empty run's answer: every count 0, nothing set aside, no key outside a schema."""
+    from stedi.accounting import drift_query, set_aside_queries
     from stedi.catalogue import STAGES
 
-    return [] if any(sql in set_aside_queries(stage).values() for stage in STAGES) else 0
+    rows = {drift_query(stage) for stage in STAGES}
+    rows |= {sql for stage in STAGES for sql in set_aside_queries(stage).values()}
+    return [] if sql in rows else 0
 
 
 def athena_results(answer):
@@ -458,24 +723,29 @@ def create_resources(stack: FakeStack) -> None:
     for key, body in SEED_UPLOADS.items():
         stack.upload(key, body)
     create_lock_table()
-    for database in (STAGING_DB, PUBLISHED_DB, CRAWLED_DB):
+    for database in (STAGING_DB, PUBLISHED_DB, CRAWLED_DB, RUNS_DB):
         glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(DatabaseName=RUNS_DB, TableInput=history_table_input())
     stack.client("athena").create_work_group(Name=WORKGROUP, Configuration={
         "ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/athena-results/"}})
     role = iam.create_role(RoleName="stedi-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    substitutions = {"Partition": "aws", "LakeBucket": BUCKET, "RunLockTable": LOCK_TABLE}
-    for source in SOURCES:
-        name = f"stedi-{source}-landing"
-        glue.create_crawler(Name=name, Role=role, DatabaseName=CRAWLED_DB, TablePrefix=f"{source}_",
-                            Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/{source}/landing/"}]})
-        stack.crawlers[name] = source
-        substitutions[f"{camel(source)}Crawler"] = name
+    substitutions = {"Partition": "aws", "Region": REGION, "LakeBucket": BUCKET, "RunLockTable": LOCK_TABLE}
+    # As template.yaml's LandingCrawler: the crawled tables of stedi.catalogue as its targets.
+    stack.crawler = "stedi-landing"
+    glue.create_crawler(Name=stack.crawler, Role=role,
+                        Targets={"CatalogTargets": [{"DatabaseName": CRAWLED_DB,
+                                                     "Tables": [f"{source}_landing" for source in SOURCES]}]},
+                        SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"},
+                        RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVERYTHING"})
+    substitutions["LandingCrawler"] = stack.crawler
     glue.create_job(Name=STAGE_JOB, Role=role, Command={"Name": "glueetl", "ScriptLocation": "s3://x/stedi_stage.py"},
                     DefaultArguments={"--staging_database": STAGING_DB}, ExecutionProperty={"MaxConcurrentRuns": 1})
     substitutions["StageJob"] = STAGE_JOB
     awslambda = stack.client("lambda")
     for logical_id, module in {"ValidateRunFunction": "validate_run", "TakeRunLockFunction": "take_run_lock",
-                               "CheckStageFunction": "check_stage", "PublishRunFunction": "publish_run"}.items():
+                               "CheckStageFunction": "check_stage", "VerifyCrawlFunction": "verify_crawl",
+                               "PublishRunFunction": "publish_run", "RecordRunFunction": "record_run",
+                               "DescribeFailureFunction": "describe_failure"}.items():
         name = f"stedi-{module}"
         arn = awslambda.create_function(FunctionName=name, Runtime="python3.11", Role=role,
                                         Handler=f"{module}.handler", Code={"ZipFile": tiny_zip()})["FunctionArn"]
@@ -483,8 +753,25 @@ def create_resources(stack: FakeStack) -> None:
         substitutions[f"{logical_id}Arn"] = arn
     stack.topic_arn = stack.client("sns").create_topic(Name="stedi-alerts")["TopicArn"]
     substitutions["AlertTopicArn"] = stack.topic_arn
+    if stack.success_email:  # the template's condition HasSuccessEmail
+        stack.success_topic_arn = stack.client("sns").create_topic(Name="stedi-runs-published")["TopicArn"]
+    substitutions["SuccessTopicArn"] = stack.success_topic_arn
     stack.state_machine_arn = stack.client("stepfunctions").create_state_machine(
         name="stedi-pipeline", definition=substituted_definition(substitutions), roleArn=role)["stateMachineArn"]
+
+
+def history_table_input() -> dict:
+    """The history table as template.yaml defines it (HistoryTable), at the lake bucket."""
+    from aws_template import load_template
+
+    table_input = json.loads(json.dumps(load_template()["Resources"]["HistoryTable"]["Properties"]["TableInput"]))
+    descriptor = table_input["StorageDescriptor"]
+    descriptor["Location"] = descriptor["Location"]["Sub"].replace("${LakeBucket}", BUCKET)
+    return table_input
+
+
+def history_location() -> str:
+    return history_table_input()["StorageDescriptor"]["Location"]
 
 
 def s3_event(key: str, time: datetime, bucket: str = BUCKET, detail_type: str = "Object Created") -> dict:

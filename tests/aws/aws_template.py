@@ -42,11 +42,12 @@ def resources_of_type(template: dict, resource_type: str) -> dict[str, dict]:
 
 
 def main_path(definition: dict) -> list[str]:
-    """The states a run passes through when nothing fails: StartAt, then each Next."""
+    """The states a run passes through when nothing fails: StartAt, then each Next (a Choice's Default)."""
     path, name = [], definition["StartAt"]
     while name:
         path.append(name)
-        name = definition["States"][name].get("Next")
+        state = definition["States"][name]
+        name = state.get("Default") if state["Type"] == "Choice" else state.get("Next")
     return path
 
 

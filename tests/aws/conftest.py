@@ -16,10 +16,19 @@ def aws_environment(monkeypatch):
 @pytest.fixture
 def stack(monkeypatch):
     """The stack of template.yaml in moto, with the state machine executing for real."""
+    yield from deployed(monkeypatch, FakeStack())
+
+
+@pytest.fixture
+def stack_with_success_email(monkeypatch):
+    """The same stack deployed with SuccessEmail: the success topic exists."""
+    yield from deployed(monkeypatch, FakeStack(success_email=True))
+
+
+def deployed(monkeypatch, fake: FakeStack):
     from moto import mock_aws
     from moto.moto_api import state_manager
 
-    fake = FakeStack()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         patch_moto(monkeypatch, fake)
         try:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from aws_fakes import (
     BUCKET,
+    CRAWLED_DB,
     REGION,
     SEED_UPLOADS,
     STAGING_DB,
@@ -48,7 +49,8 @@ def aws(monkeypatch):
         s3.create_bucket(Bucket=BUCKET)
         for key, body in SEED_UPLOADS.items():
             s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
-        boto3.client("glue", region_name=REGION).create_database(DatabaseInput={"Name": STAGING_DB})
+        for database in (STAGING_DB, CRAWLED_DB):  # the landing check may make the crawled tables
+            boto3.client("glue", region_name=REGION).create_database(DatabaseInput={"Name": database})
         boto3.client("athena", region_name=REGION).create_work_group(Name=WORKGROUP)
         try:
             yield

@@ -12,7 +12,7 @@ import re
 from aws_template import REPO, all_states, load_definition, load_template, main_path, resources_of_type
 
 from stedi.aws.audit import checked_tables
-from stedi.catalogue import LANDING_SOURCES, SOURCES
+from stedi.catalogue import LANDING_SOURCES, SOURCES, STAGE_LIST
 
 GLUE_SYNC = "arn:${Partition}:states:::glue:startJobRun.sync"
 CRAWLER_START = "arn:${Partition}:states:::aws-sdk:glue:startCrawler"
@@ -82,7 +82,7 @@ def test_failed_checks_are_never_retried_and_transient_errors_are():
     states = all_states(load_definition()["States"])
     for name, state in states.items():
         for retrier in state.get("Retry", []):
-            if name != "Notify failure":
+            if name not in ("Notify failure", "Notify success"):
                 assert not {"CheckFailed", "States.ALL", "States.TaskFailed"} & set(retrier["ErrorEquals"]), name
             assert retrier.get("BackoffRate", 1) >= 2 or retrier["MaxAttempts"] <= 1, name
     for name, state in states.items():
@@ -95,59 +95,103 @@ def test_failed_checks_are_never_retried_and_transient_errors_are():
 def test_every_failure_goes_through_the_one_notify_step_to_the_one_fail_state():
     definition = load_definition()
     states = definition["States"]
-    # Releasing the run lock is no failure of the run: it ends the run the way it was going to end.
-    for name in [name for name in main_path(definition)[:-1] if name != "Release run lock"]:
+    path = main_path(definition)
+    assert path[-6:] == ["Publish run", "Release run lock", "Record run", "Anyone to tell?", "Notify success",
+                         "Published"]
+    # The run's work: any error of a step fails the run there. How it ends (the lock, the history, the mail) cannot.
+    for name in [name for name in path[:path.index("Release run lock")] if states[name]["Type"] != "Choice"]:
         [catcher] = states[name]["Catch"]
         assert catcher["ErrorEquals"] == ["States.ALL"], name
         assert catcher["ResultPath"] == "$.failure"
         recorder = states[catcher["Next"]]
         assert recorder["Type"] == "Pass" and recorder["ResultPath"] == "$.failed_stage"
         assert recorder["Next"] == "Release run lock after failure"
-    assert main_path(definition)[-2:] == ["Release run lock", "Published"]
-    for release, after in (("Release run lock", "Published"), ("Release run lock after failure", "Describe failure")):
-        assert states[release]["Next"] == after
-        assert states[release]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.release_error",
-                                             "Next": after}]
+    for step, after, kept in (("Release run lock", "Record run", "$.release_error"),
+                              ("Release run lock after failure", "Record failed run", "$.release_error"),
+                              ("Record run", "Anyone to tell?", "$.record_error"),
+                              ("Record failed run", "Describe failure", "$.record_error"),
+                              ("Notify success", "Published", "$.notify_error"),
+                              ("Notify failure", "Run failed", "$.notify_error")):
+        assert states[step]["Next"] == after, step
+        assert states[step]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": kept, "Next": after}], step
+    # Describing the failure failing, the failure as it came is described instead.
     assert states["Describe failure"]["Next"] == "Notify failure"
+    assert states["Describe failure"]["Catch"][0]["Next"] == "Describe failure plainly"
+    assert states["Describe failure plainly"]["Next"] == "Notify failure"
     assert states["Notify failure"]["Resource"] == "arn:${Partition}:states:::sns:publish"
-    assert states["Notify failure"]["Next"] == "Run failed"
     top_level_fails = [name for name, state in states.items() if state["Type"] == "Fail"]
     assert top_level_fails == ["Run failed"]
-    assert states["Run failed"]["ErrorPath"] == "$.alert.error"
+    assert (states["Run failed"]["ErrorPath"], states["Run failed"]["CausePath"]) == ("$.alert.error", "$.alert.cause")
+    assert states["Published"] == {"Type": "Succeed", "OutputPath": "$.published.summary"}
 
 
-def test_crawl_polling_is_bounded_and_checks_the_last_crawl_status():
-    crawl = load_definition()["States"]["Crawl landing zones"]
-    for branch in crawl["Branches"]:
-        states = branch["States"]
-        choices = [state for state in states.values() if state["Type"] == "Choice"]
-        conditions = str(choices)
-        assert "$.crawler.Crawler.LastCrawl.Status" in conditions and "SUCCEEDED" in conditions
-        assert "NumericGreaterThanEquals" in conditions
-        assert {state.get("Error") for state in states.values() if state["Type"] == "Fail"} == {"CrawlFailed",
-                                                                                             "CrawlTimedOut"}
+def test_one_named_state_per_stage_and_check_and_failed_checks_take_the_failure_path():
+    """The console's graph: per stage its job, its checks and the choice on their result."""
+    states = load_definition()["States"]
+    for stage in STAGE_LIST:
+        check = states[f"Check {stage.name}"]
+        assert states[f"Run {stage.name} job"]["Next"] == f"Check {stage.name}"
+        assert check["Next"] == f"Did {stage.name} pass?"
+        assert check["ResultSelector"]["failure.$"] == "$.Payload.failure"
+        assert states[f"Did {stage.name} pass?"]["Choices"] == [
+            {"Variable": f"$.checks.{stage.name}.checks_failed", "NumericGreaterThan": 0,
+             "Next": f"Checks of {stage.name} failed"}]
+        assert states[f"Checks of {stage.name} failed"] | {"Comment": None} == {
+            "Type": "Pass", "Comment": None, "InputPath": f"$.checks.{stage.name}.failure", "ResultPath": "$.failure",
+            "Next": f"Failed at {stage.name}"}
 
 
-def test_crawlers_name_each_landing_table_and_never_retype_it():
+def test_one_crawl_at_most_only_when_the_landing_check_asks_for_it_with_bounded_polling():
+    states = load_definition()["States"]
+    starts = [name for name, state in states.items() if state.get("Resource") == CRAWLER_START]
+    assert starts == ["Start landing crawl"]  # one crawler, one start: at most one crawl a run
+    choice = states["Crawl needed?"]
+    assert states["Did landing pass?"]["Default"] == "Crawl needed?"
+    assert choice["Choices"] == [{"Variable": "$.checks.landing.crawl.needed", "BooleanEquals": True,
+                                  "Next": "Prepare landing crawl"}]
+    assert choice["Default"] == "Run customer_trusted job"
+    assert states["Check landing"]["ResultSelector"]["crawl.$"] == "$.Payload.crawl"
+    conditions = str([state for state in states.values() if state["Type"] == "Choice"])
+    assert "$.crawl.crawler.Crawler.LastCrawl.Status" in conditions and "NumericGreaterThanEquals" in conditions
+    # The crawl's polling: wait, get, done?, count, overdue? and nothing more.
+    polling = [name for name in states if "landing crawl" in name.lower() or "landing crawler" in name.lower()]
+    assert sorted(polling) == sorted(["Prepare landing crawl", "Start landing crawl", "Wait for landing crawl",
+                                      "Get landing crawler", "Is landing crawl done?", "Count landing crawl poll",
+                                      "Is landing crawl overdue?", "Verify landing crawl", "Landing crawl failed",
+                                      "Landing crawl timed out"])
+    for failed, error in (("Landing crawl failed", "CrawlFailed"), ("Landing crawl timed out", "CrawlTimedOut")):
+        assert states[failed]["Result"]["Error"] == error and states[failed]["Next"] == "Failed at crawl"
+    verify = states["Verify landing crawl"]
+    assert verify["Parameters"]["FunctionName"] == "${VerifyCrawlFunctionArn}"
+    assert verify["Catch"][0]["Next"] == "Failed at crawl" and verify["Next"] == "Run customer_trusted job"
+
+
+def test_the_landing_crawler_keeps_the_catalogue_s_tables_and_adds_columns():
     template = load_template()
-    crawlers = resources_of_type(template, "AWS::Glue::Crawler")
-    prefixes = set()
-    for crawler in crawlers.values():
-        properties = crawler["Properties"]
-        [target] = properties["Targets"]["S3Targets"]
-        source = re.search(r"/(\w+)/landing/$", target["Path"]["Sub"])[1]
-        assert properties["TablePrefix"] == f"{source}_"  # + folder "landing" = <source>_landing
-        assert properties["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
-        assert '"TableLevelConfiguration":3' in properties["Configuration"]
-        assert properties["DatabaseName"] == {"Ref": "CrawledDatabase"}
-        prefixes.add(source)
-    assert prefixes == set(SOURCES)
+    [(name, crawler)] = resources_of_type(template, "AWS::Glue::Crawler").items()
+    properties = crawler["Properties"]
+    [target] = properties["Targets"]["CatalogTargets"]
+    assert target == {"DatabaseName": {"Ref": "CrawledDatabase"},
+                      "Tables": [source.landing_table for source in LANDING_SOURCES]}
+    assert "S3Targets" not in properties["Targets"]
+    # A table as target: the crawler deletes nothing (LOG) and updates the table, adding a new key's column;
+    # a changed type fails the run after the crawl (Verify landing crawl).
+    assert properties["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+    assert properties["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_EVERYTHING"}
+    substitutions = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["LandingCrawler"] == {"Ref": name}
+    check = template["Resources"]["CheckStageFunction"]["Properties"]
+    assert check["Environment"]["Variables"]["CRAWLED_DATABASE"] == {"Ref": "CrawledDatabase"}
+    assert len(target["Tables"]) == len(SOURCES)
 
 
 def test_the_raw_landing_tables_are_each_run_s_not_the_stack_s():
     """A table over a landing folder reads every file in it when queried, uploads made since the landing job
     listed them included; the landing job registers each run's raw tables over its own snapshot instead."""
-    assert resources_of_type(load_template(), "AWS::Glue::Table") == {}
+    # The stack's one table is the run history, under history/ (test_aws_history.py).
+    [(name, table)] = resources_of_type(load_template(), "AWS::Glue::Table").items()
+    assert name == "HistoryTable"
+    assert table["Properties"]["TableInput"]["StorageDescriptor"]["Location"] == {"Sub": "s3://${LakeBucket}/history/"}
     assert set(checked_tables("landing")) >= {source.raw_table for source in LANDING_SOURCES}
 
 

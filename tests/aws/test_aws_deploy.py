@@ -71,6 +71,34 @@ def test_the_alert_topic_says_which_stack_it_speaks_for():
     assert "TopicName" not in topic and "${AWS::StackName}" in topic["DisplayName"]["Sub"]
 
 
+def test_a_failed_run_is_told_by_the_run_alone_and_a_timed_out_one_by_its_alarm():
+    """The state machine sends the one message of a failed run; an action on ExecutionsFailed would send a second.
+    A timed-out run runs none of its states, so its alarm is all that tells of it."""
+    alarms = resources_of_type(load_template(), "AWS::CloudWatch::Alarm")
+    failed = alarms["FailedRunsAlarm"]["Properties"]
+    assert (failed["Namespace"], failed["MetricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert "AlarmActions" not in failed and failed["ActionsEnabled"] is False
+    timed_out = alarms["TimedOutRunsAlarm"]["Properties"]
+    assert (timed_out["Namespace"], timed_out["MetricName"]) == ("AWS/States", "ExecutionsTimedOut")
+    assert timed_out["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "Pipeline"}}]
+    assert timed_out["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+def test_the_success_topic_exists_only_where_a_success_email_was_given():
+    template = load_template()
+    assert template["Parameters"]["SuccessEmail"]["Default"] == ""
+    assert template["Conditions"]["HasSuccessEmail"] == {"Not": [{"Equals": [{"Ref": "SuccessEmail"}, ""]}]}
+    for name in ("SuccessTopic", "SuccessEmailSubscription", "SuccessTopicPublishPolicy"):
+        assert template["Resources"][name]["Condition"] == "HasSuccessEmail", name
+    substitutions = template["Resources"]["Pipeline"]["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["SuccessTopicArn"] == {"If": ["HasSuccessEmail", {"Ref": "SuccessTopic"}, ""]}
+    policy = template["Resources"]["SuccessTopicPublishPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "PipelineRole"}]  # the state machine's role, which SAM makes
+    assert policy["PolicyDocument"]["Statement"] == [{"Effect": "Allow", "Action": "sns:Publish",
+                                                      "Resource": {"Ref": "SuccessTopic"}}]
+    assert "${AWS::StackName}" in template["Resources"]["SuccessTopic"]["Properties"]["DisplayName"]["Sub"]
+
+
 def test_every_arn_names_the_partition():
     """GovCloud and the China Regions are partitions of their own (arn:aws-us-gov:, arn:aws-cn:)."""
     assert "arn:aws:" not in (REPO / "template.yaml").read_text()

@@ -6,6 +6,7 @@ import boto3
 import pytest
 from aws_fakes import (
     BUCKET,
+    CRAWLED_DB,
     PUBLISHED_DB,
     REGION,
     SEED_UPLOADS,
@@ -21,14 +22,14 @@ from moto.athena.models import AthenaBackend, athena_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_api import state_manager
 
-from stedi.accounting import row_count_queries, set_aside_queries, stage_summary
+from stedi.accounting import drift_query, row_count_queries, set_aside_queries, stage_summary
 from stedi.aws.athena import AthenaQuery, QueryFailed, QueryTimedOut, parse_number
 from stedi.aws.audit import StagedTableMissing
 from stedi.aws.publish import MANIFEST_KEY, publish_run
 from stedi.aws.run_input import InvalidRunInput, RunInput, validate_run_input
 from stedi.aws.settings import Settings
 from stedi.catalogue import STAGE, STAGES, TABLES
-from stedi.checks import CHECKS, Between, CheckFailed, CheckResult, EqualsQuery, SuppliedCount, Zero
+from stedi.checks import CHECKS, Between, CheckResult, EqualsQuery, SuppliedCount, Zero
 from stedi.lake import KEEP_PUBLISHED
 
 # A handler that fails before measuring anything has no metrics to flush; Powertools warns, rightly.
@@ -46,7 +47,7 @@ def aws():
         for key, body in SEED_UPLOADS.items():  # what the landing job snapshots
             s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
         glue = boto3.client("glue", region_name=REGION)
-        for database in (STAGING_DB, PUBLISHED_DB):
+        for database in (STAGING_DB, PUBLISHED_DB, CRAWLED_DB):
             glue.create_database(DatabaseInput={"Name": database})
         boto3.client("athena", region_name=REGION).create_work_group(Name=WORKGROUP)
         yield
@@ -99,7 +100,8 @@ def answers(stage: str, rows: int = 5, overrides: dict[str, list] | None = None,
         else:
             assert isinstance(check.expect, Between)
             result[queries[0]] = check.expect.low
-    return result | {sql: set_aside.get(name, []) for name, sql in set_aside_queries(stage).items()}
+    result |= {sql: set_aside.get(name, []) for name, sql in set_aside_queries(stage).items()}
+    return result | ({drift_query(stage): []} if drift_query(stage) else {})
 
 
 def run_state(run_id: str = "run-1", **overrides) -> dict:
@@ -132,20 +134,43 @@ def test_check_stage_reports_what_the_stage_set_aside(athena_answers):
                                     "accelerometer": {}, "step_trainer": {"malformed_json": 1}}
 
 
-def test_check_stage_raises_check_failed_naming_the_check(athena_answers):
+def test_check_stage_after_landing_reports_unknown_keys_and_whether_to_crawl(athena_answers, capsys):
+    register_staged_tables("landing", f"s3://{BUCKET}/runs/run-1")
+    athena_answers.update(answers("landing", rows=50))
+    athena_answers[drift_query("landing")] = [("customer", "loyaltyTier", "2", "customer/landing/b.json")]
+    summary = check_stage("landing", run_state())
+
+    assert summary["drift"] == {"customer": {"loyaltyTier": {"lines": 2, "example_file": "customer/landing/b.json"}},
+                                "accelerometer": {}, "step_trainer": {}}
+    # Before the first crawl the crawled tables are missing: made (empty) for the crawler, and a crawl is needed.
+    assert summary["crawl"]["needed"] and len(summary["crawl"]["reasons"]) == 3
+    tables = boto3.client("glue", region_name=REGION).get_tables(DatabaseName=CRAWLED_DB)["TableList"]
+    assert {table["Name"]: table["StorageDescriptor"]["Location"] for table in tables} == {
+        f"{source}_landing": f"s3://{BUCKET}/{source}/landing/" for source in ("customer", "accelerometer",
+                                                                              "step_trainer")}
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "UnknownKeys" in line]
+    assert {(metric["source"], metric["UnknownKeys"][0] if isinstance(metric["UnknownKeys"], list)
+             else metric["UnknownKeys"]) for metric in metrics} == {("customer", 1), ("accelerometer", 0),
+                                                                   ("step_trainer", 0)}
+
+
+def test_check_stage_returns_failed_checks_as_the_run_s_error_and_cause_with_its_row_counts(athena_answers):
     stage = "customer_curated"
     register_staged_tables(stage, f"s3://{BUCKET}/runs/run-1")
-    athena_answers.update(answers(stage, overrides={"recount_from_landing": [5, 4]}))
-    with pytest.raises(CheckFailed) as failure:
-        check_stage(stage, run_state())
-    assert "customer_curated.recount_from_landing: expected 4, got 5" in str(failure.value)
+    athena_answers.update(answers(stage, rows=5, overrides={"recount_from_landing": [5, 4]}))
+    summary = check_stage(stage, run_state())
+    assert summary["checks_failed"] == 1 and summary["rows"] == {"customer_curated": 5}
+    assert summary["failure"]["Error"] == "customer_curated.recount_from_landing"
+    assert "customer_curated.recount_from_landing: expected 4, got 5." in summary["failure"]["Cause"]
+    assert f"s3://{BUCKET}/runs/run-1/" in summary["failure"]["Cause"]
 
 
 def test_check_stage_applies_pinned_row_counts(athena_answers):
     register_staged_tables("machine_learning_curated", f"s3://{BUCKET}/runs/run-1")
     athena_answers.update(answers("machine_learning_curated", rows=7))
-    with pytest.raises(CheckFailed, match="machine_learning_curated.row_count: expected 6, got 7"):
-        check_stage("machine_learning_curated", run_state(expected_counts={"machine_learning_curated": 6}))
+    summary = check_stage("machine_learning_curated", run_state(expected_counts={"machine_learning_curated": 6}))
+    assert summary["failure"]["Error"] == "machine_learning_curated.row_count"
+    assert "machine_learning_curated.row_count: expected 6, got 7." in summary["failure"]["Cause"]
 
 
 def test_check_stage_refuses_tables_left_over_from_another_run(aws):
@@ -248,9 +273,10 @@ def test_publishing_repoints_every_table_records_the_manifest_and_keeps_the_last
     for run_id in runs:
         result = publish(stage_everything(run_id))
         assert published(glue) == {table: f"s3://{BUCKET}/runs/{run_id}/{table}" for table in TABLES}
-    assert result == {"run_id": "run-4", "tables_published": len(TABLES), "runs_pruned": 1}
-
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read())
+    # The run summary returned is the entry recorded.
+    assert result == {"run_id": "run-4", "tables_published": len(TABLES), "runs_pruned": 1,
+                      "summary": manifest["current"]}
     assert [entry["run_id"] for entry in [manifest["current"], *manifest["history"]]] == ["run-4", "run-3", "run-2"]
     assert manifest["current"]["checks"] == {"passed": 2 * len(STAGES), "failed": 0, "skipped": len(STAGES)}
     assert manifest["current"]["stage_seconds"] == {stage: 60.0 for stage in STAGES}
@@ -266,6 +292,19 @@ def test_a_run_whose_tables_are_not_all_staged_is_not_published(aws):
     register_staged_tables("machine_learning_curated", f"s3://{BUCKET}/runs/run-1")
     with pytest.raises(StagedTableMissing):
         publish(run)
+    assert set(published(glue).values()) == {f"s3://{BUCKET}/runs/run-1/{table}" for table in TABLES}
+
+
+def test_a_run_whose_checks_failed_is_never_published(aws):
+    glue = boto3.client("glue", region_name=REGION)
+    publish(stage_everything("run-1"))
+    run = stage_everything("run-2")
+    failed = CheckResult("customer_trusted", "customer_trusted", "unique_email", "failed", "0", "3")
+    summaries = {stage: stage_summary(stage, {STAGE[stage].tables[0]: 1}, [failed] if stage == "customer_trusted"
+                                      else [], {}, 0.5) for stage in STAGES}
+    with pytest.raises(ValueError, match="checks of customer_trusted failed"):
+        publish_run(glue, boto3.client("s3", region_name=REGION), bucket=BUCKET, staging_database=STAGING_DB,
+                    published_database=PUBLISHED_DB, run=run, stage_summaries=summaries, jobs={})
     assert set(published(glue).values()) == {f"s3://{BUCKET}/runs/run-1/{table}" for table in TABLES}
 
 

@@ -102,7 +102,8 @@ def test_the_built_handlers_import_with_only_the_layer_and_their_code(built):
     layer = built / "StediLayer" / "python"
     code = built / "CheckStageFunction"
     probe = (
-        "import sys, check_stage, publish_run, release_run_lock, start_run, take_run_lock, validate_run\n"
+        "import sys, check_stage, describe_failure, publish_run, record_run, release_run_lock, start_run, "
+        "take_run_lock, validate_run\n"
         f"outside = [m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'stedi' "
         f"and not m.__file__.startswith({str(layer)!r})]\n"
         "assert not outside, outside\n"

@@ -12,6 +12,7 @@ so a redrive would only enter that Fail state again, with the lock already relea
 
 import json
 
+import pytest
 from aws_fakes import BUCKET, PUBLISHED_DB, nothing_found
 
 from stedi.catalogue import TABLES
@@ -52,3 +53,15 @@ def test_a_new_execution_after_the_fix_publishes_as_if_the_failed_run_had_never_
     staged = {obj["Key"].split("/")[1] for obj in
               stack.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="runs/").get("Contents", [])}
     assert staged == {"run-after-fix"}
+
+
+def test_an_execution_name_is_used_once_so_a_rerun_is_always_a_new_run(stack):
+    """Step Functions refuses a second StartExecution with a used name and another input
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html:
+    ExecutionAlreadyExists), so no re-run writes over a failed run's staging."""
+    stack.answer = lambda sql: 3 if sql == DUPLICATE_EMAILS else nothing_found(sql)
+    assert stack.run(name="run-once")["status"] == "FAILED"
+    sfn = stack.client("stepfunctions")
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=stack.state_machine_arn, name="run-once",
+                            input=json.dumps({"consent_scope": "customer"}))

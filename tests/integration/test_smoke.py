@@ -7,7 +7,7 @@ Against a freshly deployed stack (landing folders empty), with the credentials o
    what the local pipeline publishes for the same files;
 3. upload a file of garbage lines; the next run still publishes, with those lines rejected.
 
-Each run's console link is printed as it ends. About half an hour: every run crawls and runs six Glue jobs.
+Each run's console link is printed as it ends. About half an hour: each run runs six Glue jobs, the first crawls.
 Skipped, saying why, without a stack name (STEDI_STACK, which `make smoke` sets) or AWS credentials.
 """
 

@@ -202,5 +202,9 @@ SELECT
   END AS "timestamp",
   CASE WHEN plain_valid THEN record."x" ELSE TRY_CAST(as_text."x" AS DOUBLE) END AS "x",
   CASE WHEN plain_valid THEN record."y" ELSE TRY_CAST(as_text."y" AS DOUBLE) END AS "y",
-  CASE WHEN plain_valid THEN record."z" ELSE TRY_CAST(as_text."z" AS DOUBLE) END AS "z"
+  CASE WHEN plain_valid THEN record."z" ELSE TRY_CAST(as_text."z" AS DOUBLE) END AS "z",
+  CASE
+    WHEN is_object
+    THEN LIST_FILTER(TRY(JSON_KEYS(text)), LAMBDA k : NOT k IN ('user', 'timestamp', 'x', 'y', 'z'))
+  END AS unknown_keys /* Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`. */
 FROM checked

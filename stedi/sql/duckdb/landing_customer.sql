@@ -233,5 +233,23 @@ SELECT
     WHEN plain_valid
     THEN record."shareWithFriendsAsOfDate"
     ELSE TRY_CAST(as_text."shareWithFriendsAsOfDate" AS BIGINT)
-  END AS "shareWithFriendsAsOfDate"
+  END AS "shareWithFriendsAsOfDate",
+  CASE
+    WHEN is_object
+    THEN LIST_FILTER(
+      TRY(JSON_KEYS(text)),
+      LAMBDA k : NOT k IN (
+        'customerName',
+        'email',
+        'phone',
+        'birthDay',
+        'serialNumber',
+        'registrationDate',
+        'lastUpdateDate',
+        'shareWithResearchAsOfDate',
+        'shareWithPublicAsOfDate',
+        'shareWithFriendsAsOfDate'
+      )
+    )
+  END AS unknown_keys /* Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`. */
 FROM checked

@@ -180,5 +180,12 @@ SELECT
     WHEN plain_valid
     THEN record."distanceFromObject"
     ELSE TRY_CAST(as_text."distanceFromObject" AS INT)
-  END AS "distanceFromObject"
+  END AS "distanceFromObject",
+  CASE
+    WHEN is_object
+    THEN LIST_FILTER(
+      TRY(JSON_KEYS(text)),
+      LAMBDA k : NOT k IN ('sensorReadingTime', 'serialNumber', 'distanceFromObject')
+    )
+  END AS unknown_keys /* Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`. */
 FROM checked

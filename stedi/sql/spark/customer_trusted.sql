@@ -5,7 +5,7 @@
 -- record gives it); the remaining columns make the choice deterministic. A
 -- later record without shareWithResearchAsOfDate revokes consent.
 --
--- Every input record, with the rule that leaves it out (filtered_by NULL: kept):
+-- Every input record, with the rule that leaves it out (filtered_by NULL: kept), one row each:
 --   superseded   an older record of the same email
 --   no_consent   the current record has no shareWithResearchAsOfDate
 WITH ranked AS (
@@ -23,5 +23,6 @@ SELECT customerName, email, phone, birthDay, serialNumber, registrationDate, las
        CASE
          WHEN recency > 1 THEN 'superseded'
          WHEN shareWithResearchAsOfDate IS NULL THEN 'no_consent'
-       END AS filtered_by
+       END AS filtered_by,
+       1 AS records
 FROM ranked

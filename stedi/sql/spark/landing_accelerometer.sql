@@ -82,5 +82,7 @@ SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`timestamp` ELSE TRY_CAST(as_text.`timestamp` AS BIGINT) END AS `timestamp`,
   CASE WHEN plain_valid THEN record.`x` ELSE TRY_CAST(as_text.`x` AS DOUBLE) END AS `x`,
   CASE WHEN plain_valid THEN record.`y` ELSE TRY_CAST(as_text.`y` AS DOUBLE) END AS `y`,
-  CASE WHEN plain_valid THEN record.`z` ELSE TRY_CAST(as_text.`z` AS DOUBLE) END AS `z`
+  CASE WHEN plain_valid THEN record.`z` ELSE TRY_CAST(as_text.`z` AS DOUBLE) END AS `z`,
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ('user', 'timestamp', 'x', 'y', 'z')) END AS unknown_keys
 FROM checked

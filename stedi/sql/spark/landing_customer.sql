@@ -89,5 +89,7 @@ SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`lastUpdateDate` ELSE TRY_CAST(as_text.`lastUpdateDate` AS BIGINT) END AS `lastUpdateDate`,
   CASE WHEN plain_valid THEN record.`shareWithResearchAsOfDate` ELSE TRY_CAST(as_text.`shareWithResearchAsOfDate` AS BIGINT) END AS `shareWithResearchAsOfDate`,
   CASE WHEN plain_valid THEN record.`shareWithPublicAsOfDate` ELSE TRY_CAST(as_text.`shareWithPublicAsOfDate` AS BIGINT) END AS `shareWithPublicAsOfDate`,
-  CASE WHEN plain_valid THEN record.`shareWithFriendsAsOfDate` ELSE TRY_CAST(as_text.`shareWithFriendsAsOfDate` AS BIGINT) END AS `shareWithFriendsAsOfDate`
+  CASE WHEN plain_valid THEN record.`shareWithFriendsAsOfDate` ELSE TRY_CAST(as_text.`shareWithFriendsAsOfDate` AS BIGINT) END AS `shareWithFriendsAsOfDate`,
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ('customerName', 'email', 'phone', 'birthDay', 'serialNumber', 'registrationDate', 'lastUpdateDate', 'shareWithResearchAsOfDate', 'shareWithPublicAsOfDate', 'shareWithFriendsAsOfDate')) END AS unknown_keys
 FROM checked

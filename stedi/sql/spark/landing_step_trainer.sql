@@ -74,5 +74,7 @@ checked AS (
 SELECT line, source_file, reason,
   CASE WHEN plain_valid THEN record.`sensorReadingTime` ELSE TRY_CAST(as_text.`sensorReadingTime` AS BIGINT) END AS `sensorReadingTime`,
   CASE WHEN plain_valid THEN record.`serialNumber` ELSE as_text.`serialNumber` END AS `serialNumber`,
-  CASE WHEN plain_valid THEN record.`distanceFromObject` ELSE TRY_CAST(as_text.`distanceFromObject` AS INT) END AS `distanceFromObject`
+  CASE WHEN plain_valid THEN record.`distanceFromObject` ELSE TRY_CAST(as_text.`distanceFromObject` AS INT) END AS `distanceFromObject`,
+  -- Keys are compared exactly, as the fields are read: `timeStamp` is not `timestamp`.
+  CASE WHEN is_object THEN filter(json_object_keys(text), k -> NOT k IN ('sensorReadingTime', 'serialNumber', 'distanceFromObject')) END AS unknown_keys
 FROM checked

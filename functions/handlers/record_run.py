@@ -1,0 +1,33 @@
+"""At the end of every run, published or not: append its figures to the run history (stedi.aws.history)."""
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from botocore.config import Config
+
+from stedi.aws.athena import AthenaQuery
+from stedi.aws.history import record_run
+from stedi.aws.settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+athena = boto3.client("athena", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event, context):
+    settings = Settings.from_env()
+    state = event.get("state")
+
+    def remaining() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    # The statement runs in the history table's database, in the checks' workgroup.
+    query = AthenaQuery(athena, settings.history_database, settings.athena_workgroup,
+                        timeout_seconds=settings.query_timeout_seconds, remaining_seconds=remaining,
+                        reserve_seconds=min(10.0, remaining() / 10))
+    recorded = record_run(query.execute, state if isinstance(state, dict) else {},
+                          execution_name=str(event.get("execution_name")), published=event.get("published") is True,
+                          settings=settings)
+    logger.info("run recorded", extra=recorded)
+    return recorded

@@ -1,0 +1,109 @@
+"""The run history on AWS: every run, published or not, appends its figures to one table in the lake.
+
+The rows are the local run's (stedi.accounting.history_rows builds both); locally each run writes
+one Parquet file under <lake>/history/, here Athena appends them to the Glue table `history` of the
+database `<stack>_runs`, at s3://<bucket>/history/, with one `INSERT INTO history (...) VALUES ...`
+statement: Athena writes the rows as Parquet, the table's format, so the Lambda layer needs no
+Parquet writer. A statement longer than Athena takes (262,144 bytes) would be split in several.
+
+Standard library only: the Lambda layer ships this module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+from stedi.accounting import HISTORY_COLUMNS, history_rows
+from stedi.aws.run_input import InvalidRunInput, run_input_from_state
+from stedi.aws.settings import Settings
+from stedi.catalogue import STAGES
+
+HISTORY_TABLE = "history"
+HISTORY_PREFIX = "history/"
+ENGINE = "glue"
+# The Glue Data Catalog's (Hive's) name of each type the history's columns have.
+GLUE_TYPES = {"VARCHAR": "string", "DOUBLE": "double"}
+# Athena refuses a longer query string: https://repost.aws/knowledge-center/athena-query-string-length
+MAX_QUERY_BYTES = 262_144
+
+
+def glue_columns() -> list[dict[str, str]]:
+    """The history table's columns as the Glue Data Catalog lists them: HISTORY_COLUMNS, in order."""
+    return [{"Name": name, "Type": GLUE_TYPES[kind]} for name, kind in HISTORY_COLUMNS.items()]
+
+
+def sql_literal(value: Any, kind: str) -> str:
+    """`value` as a literal of the column type `kind` (a HISTORY_COLUMNS type), in SQL that Athena and
+    DuckDB read alike."""
+    if value is None:
+        return f"CAST(NULL AS {kind})"
+    if kind == "DOUBLE":
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is no figure of the history")
+        return f"CAST({number!r} AS DOUBLE)"
+    if kind == "VARCHAR":
+        return "'" + str(value).replace("'", "''") + "'"
+    raise ValueError(f"no literal for the type {kind}")
+
+
+def insert_statements(rows: Iterable[Mapping[str, Any]], table: str = HISTORY_TABLE,
+                      max_bytes: int = MAX_QUERY_BYTES) -> list[str]:
+    """INSERT INTO statements appending `rows` (history rows) to `table`: one, unless the rows
+    take more than `max_bytes`; none for no rows."""
+    head = f"INSERT INTO {table} ({', '.join(HISTORY_COLUMNS)}) VALUES "
+    statements: list[str] = []
+    values: list[str] = []
+    size = len(head.encode())
+    for row in rows:
+        value = "(" + ", ".join(sql_literal(row[name], kind) for name, kind in HISTORY_COLUMNS.items()) + ")"
+        grown = len(value.encode()) + len(", ".encode())
+        if len(head.encode()) + grown > max_bytes:
+            raise ValueError(f"one history row takes more than {max_bytes} bytes")
+        if values and size + grown > max_bytes:
+            statements.append(head + ", ".join(values))
+            values, size = [], len(head.encode())
+        values.append(value)
+        size += grown
+    if values:
+        statements.append(head + ", ".join(values))
+    return statements
+
+
+def run_history_rows(state: Mapping[str, Any], *, execution_name: str, published: bool,
+                     settings: Settings) -> list[dict[str, Any]]:
+    """The history rows of the run whose state machine state is `state`: every stage it checked, with
+    its Glue job's seconds. Outcome: published, failed (a check failed) or crashed (anything else).
+
+    A run that failed at its input has no rows: its state is the execution input, which said nothing
+    true about a run. Nor has one that failed before its first stage was checked, as locally.
+    """
+    if state.get("failed_stage") == "input" or not isinstance(state.get("run"), Mapping):
+        return []
+    run = run_input_from_state(state["run"], settings)
+    if run.run_id != execution_name:
+        raise InvalidRunInput(f"run {run.run_id!r} is not this execution's ({execution_name!r})")
+    checks = state.get("checks") if isinstance(state.get("checks"), Mapping) else {}
+    jobs = state.get("jobs") if isinstance(state.get("jobs"), Mapping) else {}
+    summaries = [checks[stage] for stage in STAGES if stage in checks]
+    if published and "published" in state:
+        outcome = "published"
+    elif any(int(summary["checks_failed"]) for summary in summaries):
+        outcome = "failed"
+    else:
+        outcome = "crashed"
+    seconds = {stage: float(jobs[stage]["seconds"]) for stage in STAGES if stage in jobs}
+    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, summaries, seconds)
+
+
+def record_run(execute: Any, state: Mapping[str, Any], *, execution_name: str, published: bool,
+               settings: Settings) -> dict[str, Any]:
+    """Append the run's rows to the history table; `execute(sql)` runs one statement on Athena, in the
+    database of the history table, and waits for it."""
+    rows = run_history_rows(state, execution_name=execution_name, published=published, settings=settings)
+    statements = insert_statements(rows)
+    for statement in statements:
+        execute(statement)
+    return {"rows": len(rows), "statements": len(statements),
+            "outcome": rows[0]["outcome"] if rows else None}
