@@ -51,7 +51,7 @@ def handler(event, context):
                         timeout_seconds=settings.query_timeout_seconds, concurrency=settings.query_concurrency,
                         remaining_seconds=remaining, reserve_seconds=min(20.0, remaining() / 10))
     audit = audit_stage(stage, run, query)
-    _record_metrics(audit)
+    _record_metrics(audit, (event.get("job") or {}).get("seconds"))
     for result in audit.results:
         logger.info("check", extra={"table": result.table, "check": result.check, "status": result.status,
                                     "expected": result.expected, "actual": result.actual})
@@ -67,10 +67,19 @@ def handler(event, context):
     return {**summary, "failure": failure, "crawl": crawl}
 
 
-def _record_metrics(audit):
+def _record_metrics(audit, job_seconds):
+    """What the dashboard of template.yaml graphs: per stage its checks and seconds, per table its rows,
+    per failed check a failure, per source its keys outside the schema."""
     metrics.add_dimension(name="stage", value=audit.stage)
     for status in ("passed", "failed", "skipped"):
         metrics.add_metric(name=f"Checks{status.capitalize()}", unit=MetricUnit.Count, value=audit.count(status))
+    metrics.add_metric(name="CheckSeconds", unit=MetricUnit.Seconds, value=audit.seconds)
+    if job_seconds is not None:  # the Glue job run's ExecutionTime, as the state machine passes it on
+        metrics.add_metric(name="StageSeconds", unit=MetricUnit.Seconds, value=float(job_seconds))
+    for result in audit.failures:
+        with single_metric(name="CheckFailures", unit=MetricUnit.Count, value=1,
+                           namespace=metrics.namespace) as metric:
+            metric.add_dimension(name="check", value=f"{result.table}.{result.check}")
     for table, rows in audit.rows.items():
         with single_metric(name="Rows", unit=MetricUnit.Count, value=rows, namespace=metrics.namespace) as metric:
             metric.add_dimension(name="table", value=table)

@@ -240,7 +240,7 @@ def stage_states(stage: Stage, next_state: str) -> dict[str, dict]:
             comment="Row counts and the stage's checks on Athena; failed checks come back as `failure` (the Error "
                     "and Cause of the run), never retried.",
             function=CHECK_FUNCTION,
-            payload={"stage": stage.name, "run.$": "$.run"},
+            payload={"stage": stage.name, "run.$": "$.run", "job.$": f"$.jobs.{stage.name}"},
             result_selector={**{f"{key}.$": f"$.Payload.{key}" for key in SUMMARY_KEYS},
                              "failure.$": "$.Payload.failure",
                              # landing: whether the landing crawler has anything to catalogue (crawl_states)
