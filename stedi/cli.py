@@ -273,7 +273,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from stedi.report import render
+    from stedi.report import example_files, render
 
     lake = Lake(args.lake)
     if args.run:
@@ -286,7 +286,7 @@ def _report(args: argparse.Namespace) -> int:
         raise LakeError(f"{which} {lake.root}: see `stedi history --lake {lake.root}`")
     out = args.out or lake.root / "reports" / f"{runs[0]['run_id']}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(runs[0]))
+    out.write_text(render(runs[0], example_files(lake, runs[0]["run_id"])))
     print(out)
     return 0
 

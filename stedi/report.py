@@ -1,17 +1,24 @@
-"""One run as a self-contained HTML page: stages, record funnels, checks (`stedi report`).
+"""One run as a self-contained HTML page: stages, record funnels, checks, schema drift (`stedi report`).
 
 Made from the run's entry in the history (stedi.pipeline.run_history), so the
 page shows the figures `stedi history` and, for a published run, `stedi
-status` show. No script, no font or stylesheet from elsewhere: it opens
-offline, in a mail or an archive.
+status` show. The history counts the lines carrying each key outside a
+schema; the file given as an example of each key is the one the landing
+stage recorded beside that count (example_files): in published.json while
+the run is published or kept there, else in the run's staged
+<source>_drift tables while they are kept. No script, no font or stylesheet
+from elsewhere: it opens offline, in a mail or an archive.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Any, Mapping
 
 from stedi.catalogue import LANDING_SOURCES, PLAIN, SOURCE, STAGE, STAGE_LIST
+from stedi.lake import Lake
+
+Examples = Mapping[str, Mapping[str, str]]  # source -> key outside its schema -> a file with a line carrying it
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #1d2430; }
@@ -28,12 +35,16 @@ ol.stages li.not_run { border-style: dashed; }
 .aside .bar { background: #d08a2c; } .aside { color: #6b4b16; }
 table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: .25rem .5rem; }
 tr.failed td { background: #fdecea; font-weight: 600; } tr.skipped td { color: #8a93a3; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+p.keys { margin: -.6rem 0 1.2rem; color: #5b6575; }
+p.keys.drift, tr.drift td { color: #6b4b16; }
+td.file { font: 12px ui-monospace, monospace; word-break: break-all; } td.file.unknown { color: #8a93a3; }
 """
 
 
-def render(run: dict[str, Any]) -> str:
-    """The page for one run (an entry of stedi.pipeline.run_history)."""
+def render(run: dict[str, Any], examples: Examples | None = None) -> str:
+    """The page for one run (an entry of stedi.pipeline.run_history). With `examples` (example_files), each
+    key outside a schema is shown with a file that has a line carrying it, or "not kept"."""
     title = f"STEDI run {run['run_id']}"
     return "\n".join([
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -47,6 +58,7 @@ def render(run: dict[str, Any]) -> str:
         "<h2>From landing lines to published rows</h2>", *(_funnel(run, source.name) for source in LANDING_SOURCES),
         _plain_stages(run),
         "<h2>Checks</h2>", _checks(run),
+        "<h2>Keys outside the schema (schema drift)</h2>", _drift(run, examples),
         "</body></html>", "",
     ])
 
@@ -95,7 +107,18 @@ def _funnel(run: dict[str, Any], source: str) -> str:
              f'<span class="n">{count:,}</span>'
              f'<span class="bar" style="width:{100 * count / widest:.1f}%"></span></div>'
              for label, count, kind, figure in steps]
-    return f'<h3>{escape(source)}</h3><div class="funnel" data-source="{escape(source)}">' + "".join(lines) + "</div>"
+    return (f'<h3>{escape(source)}</h3><div class="funnel" data-source="{escape(source)}">' + "".join(lines) + "</div>"
+            + _unknown_keys(run, source))
+
+
+def _unknown_keys(run: dict[str, Any], source: str) -> str:
+    """Under a source's funnel: how many keys its lines carry outside the schema (each is in the drift section)."""
+    keys = run.get("drift", {}).get(source, {})
+    text = (f"{len(keys):,} key{'' if len(keys) == 1 else 's'} outside the schema, kept out of "
+            f"{SOURCE[source].landing_table}: see schema drift, below the checks" if keys
+            else "no key outside the schema")
+    return (f'<p class="keys{" drift" if keys else ""}" data-unknown-keys="{escape(source)}" '
+            f'data-count="{len(keys)}">{escape(text)}</p>')
 
 
 def _plain_stages(run: dict[str, Any]) -> str:
@@ -114,6 +137,61 @@ def _checks(run: dict[str, Any]) -> str:
                      f"<td>{escape(check['status'])}</td><td>{escape(check['expected'])}</td>"
                      f"<td>{escape(check['actual'])}</td></tr>")
     return "".join(lines) + "</table>"
+
+
+def _drift(run: dict[str, Any], examples: Examples | None) -> str:
+    """Per source whose lines landed: each key outside its schema, the lines carrying it and (with
+    `examples`) a file with one."""
+    drift = run.get("drift", {})
+    landed = [source.name for source in LANDING_SOURCES if source.landing_table in run["rows"]]
+    if not landed:
+        return "<p>No figures: the landing stage did not finish.</p>"
+    lines = ["<p>Information, never a failure: a line with such a key lands if its schema fields do, "
+             "without the key.</p>",
+             '<table class="drift"><tr><th>source</th><th>key</th><th class="n">lines</th>'
+             + ("" if examples is None else "<th>example file</th>") + "</tr>"]
+    for source in landed:
+        keys = drift.get(source, {})
+        if not keys:
+            lines.append(f'<tr data-drift="{escape(source)}"><td>{escape(source)}</td>'
+                         f'<td colspan="{2 if examples is None else 3}">none</td></tr>')
+        for key, count in keys.items():
+            lines.append(f'<tr class="drift" data-drift="{escape(source)}" data-key="{escape(key)}">'
+                         f'<td>{escape(source)}</td><td>{escape(key)}</td><td class="n">{count:,}</td>'
+                         f"{_example_cell(examples, source, key)}</tr>")
+    return "".join(lines) + "</table>"
+
+
+def _example_cell(examples: Examples | None, source: str, key: str) -> str:
+    if examples is None:
+        return ""
+    file = examples.get(source, {}).get(key)
+    return '<td class="file unknown">not kept</td>' if file is None else f'<td class="file">{escape(file)}</td>'
+
+
+def example_files(lake: Lake, run_id: str) -> dict[str, dict[str, str]]:
+    """Per source and key outside its schema, the file the run's landing stage gave as an example: from the
+    run's entry in published.json (what `stedi status --json` shows), else from its staged <source>_drift
+    tables; {} when neither is kept any more."""
+    manifest = lake.published()
+    for entry in [manifest["current"], *manifest["history"]] if manifest else []:
+        if entry["run_id"] == run_id and "drift" in entry:
+            return {source: {key: found["example_file"] for key, found in keys.items()}
+                    for source, keys in entry["drift"].items()}
+    staging = lake.staging(run_id)
+    tables = {source.name: staging / source.drift_table for source in LANDING_SOURCES}
+    if not all(table.is_dir() for table in tables.values()):
+        return {}
+    import duckdb
+
+    from stedi.duck import parquet_sql
+
+    con = duckdb.connect()
+    try:
+        return {source: dict(con.execute(f"SELECT key, example_file FROM ({parquet_sql(table)})").fetchall())
+                for source, table in tables.items()}
+    finally:
+        con.close()
 
 
 def _failures(run: dict[str, Any]) -> str:

@@ -1,11 +1,24 @@
 """Fixtures shared by the suite."""
 
+import functools
 from pathlib import Path
 
 import pytest
 from lakes import STARTER
 
 from stedi.lake import Lake
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_loader():
+    """Every boto3 client made by the tests (the fake stack's, the functions') reads the service models
+    through one loader: each new session would read and parse the same JSON files again, seconds a test."""
+    import botocore.session
+
+    shared = functools.cache(botocore.session.create_loader)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", shared)
+        yield
 
 
 @pytest.fixture

@@ -4,22 +4,28 @@ import json
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
-from lakes import T0, customer, make_lake, reading, step
+from lakes import T0, customer, make_lake, reading, step, write_landing
 
+from stedi.catalogue import LANDING_SOURCES
 from stedi.cli import main
+from stedi.pipeline import run_history
+from stedi.report import example_files, render
 
 pytestmark = pytest.mark.browser
 
 
 class Figures(HTMLParser):
-    """From the DOM Chromium renders: each funnel's figures, the stages' status, the failed checks' links."""
+    """From the DOM Chromium renders: each funnel's figures, the stages' status, the failed checks' links,
+    the keys outside each schema (under the funnels, a count per source; after the checks, a row per key)."""
 
     def __init__(self):
         super().__init__()
         self.funnels, self.stages, self.failure_links, self.check_rows = {}, {}, [], {}
-        self._source = self._figure = self._stage = self._check = None
+        self.unknown_keys, self.drift = {}, {}  # source -> count; source -> key -> (lines, *example file)
+        self._source = self._figure = self._stage = self._check = self._drift = None
         self._cells = []
 
     def handle_starttag(self, tag, attrs):
@@ -35,9 +41,13 @@ class Figures(HTMLParser):
             self.failure_links.append(attrs["href"][1:])
         if tag == "tr" and "id" in attrs:
             self._check, self._cells = attrs["id"], []
+        if "data-unknown-keys" in attrs:
+            self.unknown_keys[attrs["data-unknown-keys"]] = int(attrs["data-count"])
+        if "data-drift" in attrs:
+            self._drift, self._cells = (attrs["data-drift"], attrs.get("data-key")), []
 
     def handle_data(self, data):
-        if (self._figure or self._check) and data.strip():
+        if (self._figure or self._check or self._drift) and data.strip():
             self._cells.append(data.strip())
 
     def handle_endtag(self, tag):
@@ -51,6 +61,15 @@ class Figures(HTMLParser):
         if tag == "tr" and self._check:
             self.check_rows[self._check] = self._cells
             self._check = None
+        if tag == "tr" and self._drift:
+            source, key = self._drift
+            keys = self.drift.setdefault(source, {})
+            if key is None:  # a source without such keys: one row saying so
+                assert self._cells == [source, "none"], self._cells
+            else:
+                assert self._cells[:2] == [source, key], self._cells
+                keys[key] = (int(self._cells[2].replace(",", "")), *self._cells[3:])
+            self._drift = None
 
 
 def rendered(page) -> Figures:
@@ -102,6 +121,9 @@ def test_the_page_shows_what_status_and_history_say(lake, capsys, tmp_path):
     assert set(figures.stages.values()) == {"passed"} and len(figures.stages) == 6
     assert len(figures.check_rows) == sum(entry["checks"].values())
     assert figures.failure_links == []
+    assert figures.unknown_keys == {source.name: 0 for source in LANDING_SOURCES} == {
+        source.name: len(status[source.landing_table]["unknown_keys"]) for source in LANDING_SOURCES}
+    assert figures.drift == {source.name: {} for source in LANDING_SOURCES} and entry["drift"] == {}
 
 
 def test_a_failed_run_points_at_the_failing_check(lake, capsys, tmp_path):
@@ -116,3 +138,71 @@ def test_a_failed_run_points_at_the_failing_check(lake, capsys, tmp_path):
     assert figures.stages == {"landing": "passed", "customer_trusted": "passed", "accelerometer_trusted": "failed",
                               "customer_curated": "not_run", "step_trainer_trusted": "not_run",
                               "machine_learning_curated": "not_run"}
+
+
+@pytest.fixture
+def drift_lake(tmp_path):
+    """Lines carrying keys outside their schema: on customers (one of them in markup), on readings in two
+    files (one of the lines rejected: it counts all the same), none on the step trainer."""
+    customers = [customer("a@test.com", "s-a", **{"tag<1>": "x"}), customer("b@test.com", "s-b", **{"tag<1>": 2}),
+                 customer("c@test.com", "s-c", **{"\u00e9t\u00e9": True})]
+    readings = [{**reading("a@test.com", T0), "battery": 80}, reading("a@test.com", T0 + 1)]
+    lake = make_lake(tmp_path / "lake", customers, readings, [step("s-a", T0)])
+    write_landing(lake.root, "accelerometer", [{**reading("a@test.com", T0 + 2), "battery": 79},
+                                               {**reading("a@test.com", T0 + 3), "timestamp": "late", "battery": 1}],
+                  name="part-2.json")
+    return lake
+
+
+DRIFT = {"customer": {"tag<1>": 2, "\u00e9t\u00e9": 1}, "accelerometer": {"battery": 3}, "step_trainer": {}}
+
+
+def test_the_keys_outside_the_schema_shown_are_what_status_and_history_say(drift_lake, capsys, tmp_path):
+    assert main(["run", "--lake", str(drift_lake.root)]) == 0
+    status = cli_json(capsys, "status", "--lake", str(drift_lake.root), "--json")
+    [entry] = cli_json(capsys, "history", "--lake", str(drift_lake.root), "--json")
+    page = tmp_path / "drift.html"
+    assert main(["report", "--lake", str(drift_lake.root), "--out", str(page)]) == 0
+
+    figures = rendered(page)
+    lines = {source: {key: shown[0] for key, shown in keys.items()} for source, keys in figures.drift.items()}
+    assert lines == DRIFT
+    assert lines == {source.name: {key: found["lines"] for key, found in
+                                   status[source.landing_table]["unknown_keys"].items()}
+                     for source in LANDING_SOURCES}
+    assert lines == {source.name: entry["drift"].get(source.name, {}) for source in LANDING_SOURCES}
+    assert figures.unknown_keys == {source: len(keys) for source, keys in DRIFT.items()}
+    # a key outside the schema is information: every line is accounted for as before, the run published
+    assert [shown for shown in figures.funnels["accelerometer"] if shown[0] != "filtered"] == [
+        ("lines", "lines with a record", 4), ("rejected", "rejected: wrong_type:timestamp", 1),
+        ("landed", "accelerometer_landing", 3), ("kept", "accelerometer_trusted", 3)]
+    assert figures.failure_links == []
+
+
+def test_each_key_names_the_file_status_gives_for_it_published_or_not(drift_lake, capsys, tmp_path):
+    assert main(["run", "--lake", str(drift_lake.root)]) == 0
+    status = cli_json(capsys, "status", "--lake", str(drift_lake.root), "--json")
+    assert main(["run", "--lake", str(drift_lake.root), "--expect", "accelerometer_trusted=7"]) == 1
+    failed, published = run_history(drift_lake, last=2)
+    assert (failed["outcome"], published["outcome"]) == ("failed", "published")
+    files = {source.name: {key: found["example_file"] for key, found in
+                           status[source.landing_table]["unknown_keys"].items()} for source in LANDING_SOURCES}
+    assert {source: {key: Path(file).name for key, file in keys.items()} for source, keys in files.items()} == {
+        "customer": {"tag<1>": "part-1.json", "\u00e9t\u00e9": "part-1.json"},
+        "accelerometer": {"battery": "part-1.json"}, "step_trainer": {}}
+
+    # published: the file published.json holds; failed, so not in published.json: the one its staged tables hold
+    for run in (published, failed):
+        page = tmp_path / f"{run['outcome']}.html"
+        page.write_text(render(run, example_files(drift_lake, run["run_id"])))
+        shown = rendered(page).drift
+        assert {source: {key: tuple(cells) for key, cells in keys.items()} for source, keys in shown.items()} == {
+            source: {key: (lines, files[source][key]) for key, lines in keys.items()} for source, keys in DRIFT.items()}
+
+    # once the failed run's staging is gone, its keys and lines stay (the history) and the file is not kept
+    assert main(["run", "--lake", str(drift_lake.root)]) == 0
+    assert example_files(drift_lake, failed["run_id"]) == {}
+    page = tmp_path / "pruned.html"
+    page.write_text(render(failed, example_files(drift_lake, failed["run_id"])))
+    assert rendered(page).drift == {source: {key: (lines, "not kept") for key, lines in keys.items()}
+                                    for source, keys in DRIFT.items()}
