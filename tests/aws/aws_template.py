@@ -1,5 +1,7 @@
 """template.yaml and the state machine definition as plain data, for tests that read them."""
 
+import copy
+import functools
 import json
 from pathlib import Path
 
@@ -29,8 +31,14 @@ def _tagged(loader, tag_suffix, node):
 TemplateLoader.add_multi_constructor("!", _tagged)
 
 
+@functools.cache
+def _parsed_template(text: str) -> dict:
+    return yaml.load(text, Loader=TemplateLoader)
+
+
 def load_template() -> dict:
-    return yaml.load((REPO / "template.yaml").read_text(), Loader=TemplateLoader)
+    """template.yaml as data: a copy of its one parse per content (every fake stack reads it; YAML is slow)."""
+    return copy.deepcopy(_parsed_template((REPO / "template.yaml").read_text()))
 
 
 def load_definition() -> dict:
