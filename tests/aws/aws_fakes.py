@@ -117,6 +117,13 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@functools.cache
+def aws_client(service: str):
+    """One client per service for a test (tests/aws/conftest.py forgets them after each): making a boto3
+    client takes tens of milliseconds, and a run of the state machine asks for one at nearly every call."""
+    return boto3.client(service, region_name=REGION)
+
+
 @functools.lru_cache(maxsize=1)
 def glue_script():
     """The deployed Glue job script as a module (its `main` runs only as __main__)."""
@@ -160,7 +167,7 @@ class FakeStack:
     success_topic_arn: str = ""
 
     def client(self, service: str):
-        return boto3.client(service, region_name=REGION)
+        return aws_client(service)
 
     def alerts(self) -> list[tuple[str, str]]:
         """(subject, message) of every alert published to the topic."""
@@ -417,7 +424,7 @@ def athena_insert(sql: str, database: str, query_id: str) -> None:
     import duckdb
 
     name = re.match(r"INSERT INTO (\w+)", sql)[1]
-    table = boto3.client("glue", region_name=REGION).get_table(DatabaseName=database, Name=name)["Table"]
+    table = aws_client("glue").get_table(DatabaseName=database, Name=name)["Table"]
     descriptor = table["StorageDescriptor"]
     assert descriptor["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE, "this fake writes Parquet only"
     con = duckdb.connect()
@@ -429,7 +436,7 @@ def athena_insert(sql: str, database: str, query_id: str) -> None:
         con.execute(f"COPY {name} TO '{path}' (FORMAT PARQUET, COMPRESSION GZIP)")
         bucket, prefix = descriptor["Location"].removeprefix("s3://").split("/", 1)
         key = f"{prefix.rstrip('/')}/{query_id}_{uuid.uuid4().hex}"
-        boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=Path(path).read_bytes())
+        aws_client("s3").put_object(Bucket=bucket, Key=key, Body=Path(path).read_bytes())
     con.close()
 
 
@@ -441,7 +448,7 @@ def read_parquet_table(location: str) -> list[dict]:
     if not keys:
         return []
     bucket = location.removeprefix("s3://").split("/", 1)[0]
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = aws_client("s3")
     with tempfile.TemporaryDirectory() as scratch:
         paths = []
         for number, key in enumerate(keys):
@@ -499,14 +506,14 @@ def alarm_deliveries(namespace: str, metric: str, value: float) -> list[str]:
 
 def list_keys(uri: str) -> list[str]:
     bucket, prefix = uri.removeprefix("s3://").split("/", 1)
-    pages = boto3.client("s3", region_name=REGION).get_paginator("list_objects_v2").paginate(Bucket=bucket,
+    pages = aws_client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket,
                                                                                             Prefix=prefix)
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def read(uri: str) -> str:
     bucket, key = uri.removeprefix("s3://").split("/", 1)
-    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    return aws_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
 
 def json_lines(text: str) -> list[dict]:
@@ -577,7 +584,7 @@ def crawl_catalog_targets(crawler) -> None:
     with LOG it changes nothing
     (https://docs.aws.amazon.com/glue/latest/dg/define-crawler.html#crawler-source-type,
     https://docs.aws.amazon.com/glue/latest/dg/crawler-configuration.html)."""
-    glue = boto3.client("glue", region_name=REGION)
+    glue = aws_client("glue")
     for target in crawler.targets.get("CatalogTargets", []):
         for name in target["Tables"]:
             try:
@@ -639,7 +646,7 @@ class LakeAthena:
         return self.answers[sql]() if sql in self.answers else nothing_found(sql)
 
     def table(self, name: str) -> dict:
-        return boto3.client("glue", region_name=REGION).get_table(DatabaseName=STAGING_DB, Name=name)["Table"]
+        return aws_client("glue").get_table(DatabaseName=STAGING_DB, Name=name)["Table"]
 
     def rows(self, table: str) -> int:
         return self.stack.written.get(self.table(table)["StorageDescriptor"]["Location"], 0)
@@ -691,15 +698,15 @@ def register_staged_tables(stage: str, staging_uri: str) -> None:
     register_tables(STAGING_DB, staging_uri, STAGE[stage].tables)
     views = script.landing_views(stage_job(stage, "spark"))
     if views:
-        s3 = boto3.client("s3", region_name=REGION)
+        s3 = aws_client("s3")
         script.write_landing_snapshot(s3, staging_uri, script.list_landing(s3, f"s3://{BUCKET}", views.values()),
                                       views)
-        script.register_raw_tables(boto3.client("glue", region_name=REGION), STAGING_DB, staging_uri, views)
+        script.register_raw_tables(aws_client("glue"), STAGING_DB, staging_uri, views)
 
 
 def register_tables(database: str, staging_uri: str, tables: tuple[str, ...]) -> None:
     """What the script's register_tables does on Glue: each table at the run's prefix, as Spark registers it."""
-    glue = boto3.client("glue", region_name=REGION)
+    glue = aws_client("glue")
     for table in tables:
         try:
             glue.delete_table(DatabaseName=database, Name=table)
@@ -805,7 +812,7 @@ def status_change_event(execution: dict, status: str) -> dict:
 
 
 def create_lock_table() -> None:
-    boto3.client("dynamodb", region_name=REGION).create_table(
+    aws_client("dynamodb").create_table(
         TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}])
@@ -816,7 +823,7 @@ class Trigger:
     stopping one tells the release Lambda, as the template's EventBridge rule does."""
 
     def __init__(self, monkeypatch):
-        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.sfn = aws_client("stepfunctions")
         role = "arn:aws:iam::123456789012:role/stedi-test"
         definition = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
         created = self.sfn.create_state_machine(name="stedi-pipeline", definition=definition, roleArn=role)
