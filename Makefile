@@ -43,7 +43,7 @@ test: install-dev java-check aws-tools browser
 	$(BIN)/python -m stedi.codegen --check
 	$(BIN)/pytest
 
-# Everything that needs neither Java, npm, the SAM CLI nor a browser: about 4 minutes on two cores,
+# Everything that needs neither Java, npm, the SAM CLI nor a browser: about 2.5 minutes on two cores,
 # most of it the moto-executed state machine runs (a few seconds each).
 test-fast: install-dev
 	$(BIN)/ruff check .
