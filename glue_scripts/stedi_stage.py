@@ -98,6 +98,33 @@ def raw_lines(spark, files: list[str] | str):
         f"{path} AS source_file", f"{valid} AS valid_utf8")
 
 
+def split_queries(job: StageJob, statement: Statement, columns: Iterable[str], quote: str) -> dict[str, str]:
+    """Each table the statement writes, as a query over its rows (the view TYPED_LINES, with `columns`).
+
+    The one definition of the split, in SQL both engines run: `quote` quotes a column name
+    (a backtick for Spark, a double quote for DuckDB).
+    """
+    def names(columns: Iterable[str]) -> str:
+        return ", ".join(f"{quote}{column}{quote}" for column in columns)
+
+    if job.marker == "reason":
+        queries = {
+            statement.writes: f"SELECT {names((*statement.columns, 'source_file'))} FROM {TYPED_LINES} "
+                              "WHERE reason IS NULL",
+            statement.sets_aside: f"SELECT line, reason, source_file FROM {TYPED_LINES} WHERE reason IS NOT NULL",
+        }
+        if statement.drift:
+            queries[statement.drift] = job.drift_sql
+        return queries
+    marker = job.marker
+    return {
+        statement.writes: f"SELECT {names(c for c in columns if c not in (marker, 'records'))} FROM {TYPED_LINES} "
+                          f"WHERE {marker} IS NULL",
+        statement.sets_aside: f"SELECT {marker} AS rule, CAST(sum(records) AS BIGINT) AS records FROM {TYPED_LINES} "
+                              f"WHERE {marker} IS NOT NULL GROUP BY {marker}",
+    }
+
+
 def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: str,
               landing_files: dict[str, list[str]] | None = None) -> None:
     """Write the stage's tables under `staging` (a folder or s3:// prefix).
@@ -114,20 +141,10 @@ def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: s
         if job.marker is None:
             rows.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")
             continue
-        rows = rows.persist()  # read twice: once per table
-        kept = rows.where(f"{job.marker} IS NULL")
-        if job.marker == "reason":
-            kept = kept.select(*statement.columns, "source_file")
-            aside = rows.where("reason IS NOT NULL").select("line", "reason", "source_file")
-        else:
-            kept = kept.drop(job.marker, "records")
-            aside = (rows.where(f"{job.marker} IS NOT NULL").groupBy(job.marker).agg({"records": "sum"})
-                     .selectExpr(f"{job.marker} AS rule", "CAST(`sum(records)` AS BIGINT) AS records"))
-        kept.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")
-        aside.write.mode("overwrite").parquet(f"{staging}/{statement.sets_aside}")
-        if statement.drift:
-            rows.createOrReplaceTempView(TYPED_LINES)
-            spark.sql(job.drift_sql).write.mode("overwrite").parquet(f"{staging}/{statement.drift}")
+        rows = rows.persist()  # read once per table
+        rows.createOrReplaceTempView(TYPED_LINES)
+        for table, sql in split_queries(job, statement, rows.columns, quote="`").items():
+            spark.sql(sql).write.mode("overwrite").parquet(f"{staging}/{table}")
         rows.unpersist()
 
 

@@ -1,8 +1,9 @@
 """Two engines run the same stages: DuckDB (the default) and Spark (what Glue runs).
 
-Both run each stage's statements from stedi/sql/ and split their rows into
-the stage's tables the same way: Spark through stedi.runner, the code the
-Glue job runs; DuckDB through the committed DuckDB translations.
+Both run each stage's statements from stedi/sql/ (Spark through stedi.runner,
+the code the Glue job runs; DuckDB through the committed DuckDB translations)
+and split their rows into the stage's tables with the same queries
+(stedi.runner.split_queries).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from stedi import duck
 from stedi.lake import Snapshot
-from stedi.runner import TYPED_LINES, run_stage
+from stedi.runner import TYPED_LINES, run_stage, split_queries
 from stedi.sql import stage_job
 
 ENGINES = ("duckdb", "spark")
@@ -51,19 +52,9 @@ class DuckDBEngine:
                 sql = f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) FROM ({sql})"
             # Materialised, so that the statement runs once for its tables.
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED_LINES} AS {sql}", parameters)
-            if job.marker == "reason":
-                fields = ", ".join(f'"{name}"' for name in statement.columns)
-                self._copy(f"SELECT {fields}, source_file FROM {TYPED_LINES} WHERE reason IS NULL",
-                           staging / statement.writes)
-                self._copy(f"SELECT line, reason, source_file FROM {TYPED_LINES} WHERE reason IS NOT NULL",
-                           staging / statement.sets_aside)
-                if statement.drift:
-                    self._copy(job.drift_sql, staging / statement.drift)
-            else:
-                self._copy(f"SELECT * EXCLUDE (filtered_by, records) FROM {TYPED_LINES} WHERE filtered_by IS NULL",
-                           staging / statement.writes)
-                self._copy(f"SELECT filtered_by AS rule, CAST(sum(records) AS BIGINT) AS records FROM {TYPED_LINES} "
-                           "WHERE filtered_by IS NOT NULL GROUP BY filtered_by", staging / statement.sets_aside)
+            columns = self.con.table(TYPED_LINES).columns
+            for table, query in split_queries(job, statement, columns, quote='"').items():
+                self._copy(query, staging / table)
         self.con.execute(f"DROP TABLE IF EXISTS {TYPED_LINES}")
         shutil.rmtree(staging / ".spill", ignore_errors=True)
 
