@@ -297,7 +297,7 @@ WITH raw_lines AS (
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
 ),
 lines AS (
-  SELECT *, line RLIKE '^[{]("customerName": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"phone": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(, ?"birthDay": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"registrationDate": ?(-?(0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(-?(0|[1-9][0-9]{0,17}))(, ?"shareWithResearchAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithPublicAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithFriendsAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?[}]$' AS plain  -- see plain_pattern
+  SELECT *, line RLIKE '^[{](?:"customerName": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(?:, ?"phone": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(?:, ?"birthDay": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(?:, ?"registrationDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(?:-?(?:0|[1-9][0-9]{0,17}))(?:, ?"shareWithResearchAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?(?:, ?"shareWithPublicAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?(?:, ?"shareWithFriendsAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?[}]$' AS plain  -- see plain_pattern
   FROM raw_lines
 ),
 read_typed AS (
@@ -395,7 +395,7 @@ WITH raw_lines AS (
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
 ),
 lines AS (
-  SELECT *, line RLIKE '^[{]"user": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"timestamp": ?(-?(0|[1-9][0-9]{0,17})), ?"x": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?), ?"y": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?), ?"z": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)[}]$' AS plain  -- see plain_pattern
+  SELECT *, line RLIKE '^[{]"user": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"timestamp": ?(?:-?(?:0|[1-9][0-9]{0,17})), ?"x": ?(?:-?(?:0|[1-9][0-9]{0,14})(?:[.][0-9]{1,15})?), ?"y": ?(?:-?(?:0|[1-9][0-9]{0,14})(?:[.][0-9]{1,15})?), ?"z": ?(?:-?(?:0|[1-9][0-9]{0,14})(?:[.][0-9]{1,15})?)[}]$' AS plain  -- see plain_pattern
   FROM raw_lines
 ),
 read_typed AS (
@@ -486,7 +486,7 @@ WITH raw_lines AS (
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
 ),
 lines AS (
-  SELECT *, line RLIKE '^[{]"sensorReadingTime": ?(-?(0|[1-9][0-9]{0,17})), ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(-?(0|[1-9][0-9]{0,8}))[}]$' AS plain  -- see plain_pattern
+  SELECT *, line RLIKE '^[{]"sensorReadingTime": ?(?:-?(?:0|[1-9][0-9]{0,17})), ?"serialNumber": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(?:-?(?:0|[1-9][0-9]{0,8}))[}]$' AS plain  -- see plain_pattern
   FROM raw_lines
 ),
 read_typed AS (

@@ -17,7 +17,7 @@ WITH raw_lines AS (
     *,
     REGEXP_MATCHES(
       line,
-      '^[{]("customerName": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"phone": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(, ?"birthDay": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"registrationDate": ?(-?(0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(-?(0|[1-9][0-9]{0,17}))(, ?"shareWithResearchAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithPublicAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithFriendsAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?[}]$'
+      '^[{](?:"customerName": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(?:, ?"phone": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(?:, ?"birthDay": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(?:, ?"registrationDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(?:-?(?:0|[1-9][0-9]{0,17}))(?:, ?"shareWithResearchAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?(?:, ?"shareWithPublicAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?(?:, ?"shareWithFriendsAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?[}]$'
     ) AS plain /* see plain_pattern */
   FROM raw_lines
 ), read_typed AS (

@@ -17,7 +17,7 @@ WITH raw_lines AS (
     *,
     REGEXP_MATCHES(
       line,
-      '^[{]"sensorReadingTime": ?(-?(0|[1-9][0-9]{0,17})), ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(-?(0|[1-9][0-9]{0,8}))[}]$'
+      '^[{]"sensorReadingTime": ?(?:-?(?:0|[1-9][0-9]{0,17})), ?"serialNumber": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(?:-?(?:0|[1-9][0-9]{0,8}))[}]$'
     ) AS plain /* see plain_pattern */
   FROM raw_lines
 ), read_typed AS (

@@ -10,7 +10,7 @@ WITH raw_lines AS (
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
 ),
 lines AS (
-  SELECT *, line RLIKE '^[{]"user": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"timestamp": ?(-?(0|[1-9][0-9]{0,17})), ?"x": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?), ?"y": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?), ?"z": ?(-?(0|[1-9][0-9]{0,14})([.][0-9]{1,15})?)[}]$' AS plain  -- see plain_pattern
+  SELECT *, line RLIKE '^[{]"user": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"timestamp": ?(?:-?(?:0|[1-9][0-9]{0,17})), ?"x": ?(?:-?(?:0|[1-9][0-9]{0,14})(?:[.][0-9]{1,15})?), ?"y": ?(?:-?(?:0|[1-9][0-9]{0,14})(?:[.][0-9]{1,15})?), ?"z": ?(?:-?(?:0|[1-9][0-9]{0,14})(?:[.][0-9]{1,15})?)[}]$' AS plain  -- see plain_pattern
   FROM raw_lines
 ),
 read_typed AS (

@@ -10,7 +10,7 @@ WITH raw_lines AS (
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
 ),
 lines AS (
-  SELECT *, line RLIKE '^[{]("customerName": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"phone": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(, ?"birthDay": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(, ?"registrationDate": ?(-?(0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(-?(0|[1-9][0-9]{0,17}))(, ?"shareWithResearchAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithPublicAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?(, ?"shareWithFriendsAsOfDate": ?(-?(0|[1-9][0-9]{0,17})|null))?[}]$' AS plain  -- see plain_pattern
+  SELECT *, line RLIKE '^[{](?:"customerName": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null), ?)?"email": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(?:, ?"phone": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?(?:, ?"birthDay": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"|null))?, ?"serialNumber": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*")(?:, ?"registrationDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?, ?"lastUpdateDate": ?(?:-?(?:0|[1-9][0-9]{0,17}))(?:, ?"shareWithResearchAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?(?:, ?"shareWithPublicAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?(?:, ?"shareWithFriendsAsOfDate": ?(?:-?(?:0|[1-9][0-9]{0,17})|null))?[}]$' AS plain  -- see plain_pattern
   FROM raw_lines
 ),
 read_typed AS (

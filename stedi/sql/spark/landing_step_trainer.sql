@@ -10,7 +10,7 @@ WITH raw_lines AS (
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
 ),
 lines AS (
-  SELECT *, line RLIKE '^[{]"sensorReadingTime": ?(-?(0|[1-9][0-9]{0,17})), ?"serialNumber": ?("[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(-?(0|[1-9][0-9]{0,8}))[}]$' AS plain  -- see plain_pattern
+  SELECT *, line RLIKE '^[{]"sensorReadingTime": ?(?:-?(?:0|[1-9][0-9]{0,17})), ?"serialNumber": ?(?:"[a-zA-Z0-9 !#$%&()*+,./:;<=>?@^_`|}~-]*"), ?"distanceFromObject": ?(?:-?(?:0|[1-9][0-9]{0,8}))[}]$' AS plain  -- see plain_pattern
   FROM raw_lines
 ),
 read_typed AS (
