@@ -308,9 +308,9 @@ read_typed AS (
 plain_checked AS (
   SELECT *, plain
       AND record.`email` IS NOT NULL
-      AND trim(record.`email`) <> ''
+      AND CASE WHEN record.`email` LIKE ' %' THEN trim(record.`email`) <> '' ELSE record.`email` <> '' END
       AND record.`serialNumber` IS NOT NULL
-      AND trim(record.`serialNumber`) <> ''
+      AND CASE WHEN record.`serialNumber` LIKE ' %' THEN trim(record.`serialNumber`) <> '' ELSE record.`serialNumber` <> '' END
       AND record.`lastUpdateDate` IS NOT NULL AS plain_valid
   FROM read_typed
 ),
@@ -406,7 +406,7 @@ read_typed AS (
 plain_checked AS (
   SELECT *, plain
       AND record.`user` IS NOT NULL
-      AND trim(record.`user`) <> ''
+      AND CASE WHEN record.`user` LIKE ' %' THEN trim(record.`user`) <> '' ELSE record.`user` <> '' END
       AND record.`timestamp` IS NOT NULL
       AND record.`x` IS NOT NULL
       AND record.`y` IS NOT NULL
@@ -498,7 +498,7 @@ plain_checked AS (
   SELECT *, plain
       AND record.`sensorReadingTime` IS NOT NULL
       AND record.`serialNumber` IS NOT NULL
-      AND trim(record.`serialNumber`) <> ''
+      AND CASE WHEN record.`serialNumber` LIKE ' %' THEN trim(record.`serialNumber`) <> '' ELSE record.`serialNumber` <> '' END
       AND record.`distanceFromObject` IS NOT NULL AS plain_valid
   FROM read_typed
 ),

@@ -122,7 +122,7 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("la-bigint-19-digits", "a 19-digit integer beyond BIGINT is typed (and lands empty) instead of rejected",
            "stedi/landing.py", '"BIGINT": "^-?[0-9]{1,18}$"', '"BIGINT": "^-?[0-9]{1,19}$"', LANDING),
     mutant("la-blank-string-plain", "a plain line with a blank required string is valid",
-           "stedi/landing.py", "                complete.append(f\"trim(record.`{name}`) <> ''\")\n",
+           "stedi/landing.py", "                complete.append(not_blank_plain(f\"record.`{name}`\"))\n",
            "                pass\n", LANDING),
     # ---------------------------------------------------------------- checks (stedi/checks.py), each family
     mutant("ck-personal-list-short", "no_personal_columns lets a phone column through (its list shortened)",

@@ -137,6 +137,13 @@ def strict_object(text: str, skeleton: str) -> str:
     return "coalesce(" + "\n        AND ".join(conditions) + ", false)"
 
 
+def not_blank_plain(value: str) -> str:
+    """SQL condition: a plain string `value` is not blank, as trim(value) <> '' says. A string that does not
+    open with a space is blank only when empty, so trim() (a tenth of the landing statement's time when
+    it ran on every line) runs only on one that does."""
+    return f"CASE WHEN {value} LIKE ' %' THEN trim({value}) <> '' ELSE {value} <> '' END"
+
+
 def parse_sql(source: str) -> str:
     """The statement that types every non-blank line of `<source>_raw(line, source_file, valid_utf8)`.
 
@@ -151,7 +158,7 @@ def parse_sql(source: str) -> str:
         if required:
             complete.append(f"record.`{name}` IS NOT NULL")
             if sql_type == "STRING":  # a plain string's only blank character is the space, which trim() removes
-                complete.append(f"trim(record.`{name}`) <> ''")
+                complete.append(not_blank_plain(f"record.`{name}`"))
     plain_valid = "\n      AND ".join(["plain", *complete])
     problems = []
     for name, sql_type, required in fields:

@@ -36,7 +36,11 @@ WITH raw_lines AS (
     *,
     plain
     AND NOT record."user" IS NULL
-    AND TRIM(record."user") <> ''
+    AND CASE
+      WHEN record."user" LIKE ' %'
+      THEN TRIM(record."user") <> ''
+      ELSE record."user" <> ''
+    END
     AND NOT record."timestamp" IS NULL
     AND NOT record."x" IS NULL
     AND NOT record."y" IS NULL

@@ -36,9 +36,17 @@ WITH raw_lines AS (
     *,
     plain
     AND NOT record."email" IS NULL
-    AND TRIM(record."email") <> ''
+    AND CASE
+      WHEN record."email" LIKE ' %'
+      THEN TRIM(record."email") <> ''
+      ELSE record."email" <> ''
+    END
     AND NOT record."serialNumber" IS NULL
-    AND TRIM(record."serialNumber") <> ''
+    AND CASE
+      WHEN record."serialNumber" LIKE ' %'
+      THEN TRIM(record."serialNumber") <> ''
+      ELSE record."serialNumber" <> ''
+    END
     AND NOT record."lastUpdateDate" IS NULL AS plain_valid
   FROM read_typed
 ), trimmed AS (

@@ -37,7 +37,11 @@ WITH raw_lines AS (
     plain
     AND NOT record."sensorReadingTime" IS NULL
     AND NOT record."serialNumber" IS NULL
-    AND TRIM(record."serialNumber") <> ''
+    AND CASE
+      WHEN record."serialNumber" LIKE ' %'
+      THEN TRIM(record."serialNumber") <> ''
+      ELSE record."serialNumber" <> ''
+    END
     AND NOT record."distanceFromObject" IS NULL AS plain_valid
   FROM read_typed
 ), trimmed AS (

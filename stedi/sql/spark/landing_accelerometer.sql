@@ -21,7 +21,7 @@ read_typed AS (
 plain_checked AS (
   SELECT *, plain
       AND record.`user` IS NOT NULL
-      AND trim(record.`user`) <> ''
+      AND CASE WHEN record.`user` LIKE ' %' THEN trim(record.`user`) <> '' ELSE record.`user` <> '' END
       AND record.`timestamp` IS NOT NULL
       AND record.`x` IS NOT NULL
       AND record.`y` IS NOT NULL

@@ -21,9 +21,9 @@ read_typed AS (
 plain_checked AS (
   SELECT *, plain
       AND record.`email` IS NOT NULL
-      AND trim(record.`email`) <> ''
+      AND CASE WHEN record.`email` LIKE ' %' THEN trim(record.`email`) <> '' ELSE record.`email` <> '' END
       AND record.`serialNumber` IS NOT NULL
-      AND trim(record.`serialNumber`) <> ''
+      AND CASE WHEN record.`serialNumber` LIKE ' %' THEN trim(record.`serialNumber`) <> '' ELSE record.`serialNumber` <> '' END
       AND record.`lastUpdateDate` IS NOT NULL AS plain_valid
   FROM read_typed
 ),

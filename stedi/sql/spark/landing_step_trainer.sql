@@ -22,7 +22,7 @@ plain_checked AS (
   SELECT *, plain
       AND record.`sensorReadingTime` IS NOT NULL
       AND record.`serialNumber` IS NOT NULL
-      AND trim(record.`serialNumber`) <> ''
+      AND CASE WHEN record.`serialNumber` LIKE ' %' THEN trim(record.`serialNumber`) <> '' ELSE record.`serialNumber` <> '' END
       AND record.`distanceFromObject` IS NOT NULL AS plain_valid
   FROM read_typed
 ),
