@@ -68,7 +68,7 @@ MUTANTS: tuple[Mutant, ...] = (
            CT, "WHEN recency > 1 THEN 'superseded'", "WHEN recency > 2 THEN 'superseded'", RULES),
     # ---------------------------------------------------------------- stage SQL: accelerometer_trusted
     mutant("at-consent-instant-excluded", "a phone reading taken at the consent instant is left out (< became <=)",
-           AT, "r.`timestamp` < c.shareWithResearchAsOfDate", "r.`timestamp` <= c.shareWithResearchAsOfDate", RULES),
+           AT, "a.`timestamp` < c.shareWithResearchAsOfDate", "a.`timestamp` <= c.shareWithResearchAsOfDate", RULES),
     mutant("at-scopes-swapped", "consent scope `customer` filters readings by date and `reading` does not",
            AT, "WHEN :consent_scope = 'reading' AND", "WHEN :consent_scope = 'customer' AND", RULES),
     Mutant("at-repeat-key-without-z", "phone readings differing only in z count as repeats (duplicate key shortened)",
@@ -76,7 +76,7 @@ MUTANTS: tuple[Mutant, ...] = (
                  "SELECT `user`, `timestamp`, x, y, min(z) AS z, count(*) AS copies"),
             Edit(AT, "GROUP BY `user`, `timestamp`, x, y, z\n", "GROUP BY `user`, `timestamp`, x, y\n")), RULES),
     mutant("at-duplicate-kept", "an exact repeat of a phone reading is kept (its rule's name removed)",
-           AT, "CASE WHEN part.n = 2 THEN 'duplicate' ELSE rule END", "CASE WHEN part.n = 2 THEN NULL ELSE rule END",
+           AT, "x, y, z, 'duplicate', copies - 1", "x, y, z, NULL, copies - 1",
            RULES),
     mutant("at-no-parent-dropped", "a reading of no known customer is counted no_consent (CASE branch removed)",
            AT, "         WHEN k.email IS NULL THEN 'no_parent'\n", "", RULES),
@@ -91,7 +91,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ST, "  FROM customer_curated\n  GROUP BY serialNumber", "  FROM customer_trusted\n  GROUP BY serialNumber",
            RULES),
     mutant("st-consent-instant-excluded", "a trainer reading taken at the consent instant is left out (< became <=)",
-           ST, "r.sensorReadingTime < o.consent_date", "r.sensorReadingTime <= o.consent_date", RULES),
+           ST, "s.sensorReadingTime < o.consent_date", "s.sensorReadingTime <= o.consent_date", RULES),
     Mutant("st-repeat-key-without-distance", "trainer readings differing only in distance count as repeats",
            (Edit(ST, "SELECT sensorReadingTime, serialNumber, distanceFromObject, count(*) AS copies",
                  "SELECT sensorReadingTime, serialNumber, min(distanceFromObject) AS distanceFromObject, "

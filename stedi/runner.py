@@ -8,7 +8,7 @@ registering them in the Glue catalog for the Athena checks.
 A statement marks each row it does not keep:
   landing   `reason`       the line is rejected: written as uploaded, with the reason and its file
   filtering `filtered_by`  a named rule leaves the record out: counted per rule; each row stands
-                           for `records` identical input records (kept rows for one)
+                           for `records` input records (kept rows for one)
   plain     (no marker)    every row is kept
 A landing statement also gives each line its `unknown_keys` (the keys outside the
 source's schema); the stage's drift statement reads the statement's rows as the

@@ -7,13 +7,37 @@
 -- in x/y/z are distinct and all stay.
 --
 -- Every input record, with the rule that leaves it out (filtered_by NULL: kept); a row
--- stands for `records` identical input records:
+-- stands for `records` input records:
 --   no_parent       no customer has this email
 --   no_consent      the customer is not trusted
 --   before_consent  taken before the consent date (scope `reading`)
 --   duplicate       an exact repeat of a kept reading
-WITH readings AS (
-  -- Each distinct reading once, with the number of identical records of it that landed.
+WITH known_emails AS (
+  SELECT DISTINCT
+    email
+  FROM customer_landing
+), ruled AS (
+  SELECT
+    a."user",
+    a."timestamp",
+    a.x,
+    a.y,
+    a.z,
+    CASE
+      WHEN k.email IS NULL
+      THEN 'no_parent'
+      WHEN c.email IS NULL
+      THEN 'no_consent'
+      WHEN $consent_scope = 'reading' AND a."timestamp" < c.shareWithResearchAsOfDate
+      THEN 'before_consent'
+    END AS rule
+  FROM accelerometer_landing AS a
+  LEFT JOIN known_emails AS k
+    ON k.email = a."user"
+  LEFT JOIN customer_trusted AS c
+    ON c.email = a."user"
+), kept AS (
+  -- Each kept reading once, with the number of identical records of it that landed.
   SELECT
     "user",
     "timestamp",
@@ -21,53 +45,50 @@ WITH readings AS (
     y,
     z,
     COUNT(*) AS copies
-  FROM accelerometer_landing
+  FROM ruled
+  WHERE
+    rule IS NULL
   GROUP BY
     "user",
     "timestamp",
     x,
     y,
     z
-), known_emails AS (
-  SELECT DISTINCT
-    email
-  FROM customer_landing
-), ruled AS (
-  SELECT
-    r."user",
-    r."timestamp",
-    r.x,
-    r.y,
-    r.z,
-    r.copies,
-    CASE
-      WHEN k.email IS NULL
-      THEN 'no_parent'
-      WHEN c.email IS NULL
-      THEN 'no_consent'
-      WHEN $consent_scope = 'reading' AND r."timestamp" < c.shareWithResearchAsOfDate
-      THEN 'before_consent'
-    END AS rule
-  FROM readings AS r
-  LEFT JOIN known_emails AS k
-    ON k.email = r."user"
-  LEFT JOIN customer_trusted AS c
-    ON c.email = r."user"
 )
--- A reading a rule leaves out stands for all its copies. A kept reading is kept once (part 1)
--- and its other copies are exact repeats (part 2).
+-- A kept reading is kept once and its other copies are exact repeats; the records a rule leaves
+-- out are only counted, so they are grouped by rule (grouping every reading would cost twice the time).
 SELECT
   "user",
   "timestamp",
   x,
   y,
   z,
-  CASE WHEN part.n = 2 THEN 'duplicate' ELSE rule END AS filtered_by,
-  CASE WHEN part.n = 2 THEN copies - 1 WHEN rule IS NULL THEN 1 ELSE copies END AS records
+  NULL AS filtered_by,
+  1 AS records
+FROM kept
+UNION ALL
+SELECT
+  "user",
+  "timestamp",
+  x,
+  y,
+  z,
+  'duplicate',
+  copies - 1
+FROM kept
+WHERE
+  copies > 1
+UNION ALL
+SELECT
+  NULL,
+  NULL,
+  NULL,
+  NULL,
+  NULL,
+  rule,
+  COUNT(*)
 FROM ruled
-JOIN (VALUES
-  (1),
-  (2)) AS part(n)
-  ON part.n = 1 OR (
-    rule IS NULL AND copies > 1
-  )
+WHERE
+  NOT rule IS NULL
+GROUP BY
+  rule
