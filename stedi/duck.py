@@ -141,31 +141,69 @@ def _glob_escaped(path: Path | str) -> str:
     return "".join(f"[{c}]" if c in "[]*?{}" else c for c in str(path))
 
 
-def raw_lines_sql(files: Iterable[Path]) -> str:
+def raw_lines_sql(files: Iterable[Path], *, scan: bool = True) -> str:
     """(line, source_file, valid_utf8): each line of the files, with its file, as Spark reads it
-    (stedi.runner.raw_lines): a line that is not UTF-8 is its bytes read as Latin-1, with valid_utf8 false."""
+    (stedi.runner.raw_lines): a line that is not UTF-8 is its bytes read as Latin-1, with valid_utf8 false.
+
+    Each file is scanned first (is_utf8), unless `scan` is false: then a file not scanned yet is read as
+    UTF-8 unchecked, and a query that reads it whole fails on a byte that is not UTF-8 (DuckDB's reader
+    refuses it) or a line over MAX_LINE_BYTES; the caller scans then (see DuckDBEngine.run_stage).
+    """
     files = list(files)
     refuse_unreadable(str(f) for f in files)
+    unscanned = [] if scan else [f for f in files if _key(f) not in _UTF8 and not is_gzip(f) and _last_line_fits(f)]
     parts = []
+    if unscanned:
+        too_long = quote(_TOO_LONG)
+        parts.append(f"SELECT CASE WHEN strlen(line) > {MAX_LINE_BYTES} THEN error(filename || {too_long}) "
+                     f"ELSE line END AS line, filename AS source_file, true AS valid_utf8 "
+                     f"FROM ({_read_csv([_glob_escaped(f) for f in unscanned])})")
+    scanned = [f for f in files if f not in set(unscanned)]
     for gzipped in (False, True):  # nearly every file: UTF-8, which DuckDB checks as it reads
-        utf8 = [_glob_escaped(f) for f in files if is_gzip(f) == gzipped and is_utf8(f)]
+        utf8 = [_glob_escaped(f) for f in scanned if is_gzip(f) == gzipped and is_utf8(f)]
         if utf8:
             parts.append(f"SELECT line, filename AS source_file, true AS valid_utf8 "
                          f"FROM ({_read_csv(utf8, gzipped=gzipped)})")
-    for f in files:  # a file with a line that is not UTF-8, made readable first
+    for f in scanned:  # a file with a line that is not UTF-8, made readable first
         if not is_utf8(f):
             parts.append(f"SELECT substr(line, 2) AS line, {quote(f)} AS source_file, line[1] = '1' AS valid_utf8 "
                          f"FROM ({_read_csv([_glob_escaped(_transcoded(f))])})")
     return "\nUNION ALL\n".join(parts)
 
 
+def read_whole(files: Iterable[Path]) -> None:
+    """A query read the files whole through raw_lines_sql(scan=False) and succeeded: each is UTF-8
+    with no line over the limit, and needs no scan."""
+    for f in files:
+        _UTF8.setdefault(_key(f), True)
+
+
+def _last_line_fits(path: Path) -> bool:
+    """Whether the file's last line (blank lines after it aside) is within MAX_LINE_BYTES: DuckDB's
+    reader drops a longer last line without a word, where it fails on any other over-long line."""
+    with path.open("rb") as stream:
+        end = stream.seek(0, 2)
+        tail, block = b"", 1 << 16
+        while True:
+            start = max(0, end - len(tail) - block)
+            stream.seek(start)
+            tail = stream.read(end - len(tail) - start) + tail
+            block *= 2
+            body = tail.rstrip(b"\r\n")
+            last_break = max(body.rfind(b"\n"), body.rfind(b"\r"))
+            if last_break >= 0 or start == 0:
+                return len(body) - 1 - last_break <= MAX_LINE_BYTES
+            if len(body) > MAX_LINE_BYTES:
+                return False
+
+
 def parquet_sql(table_dir: Path) -> str:
     return f"SELECT * FROM read_parquet({quote(table_dir / '*.parquet')})"
 
 
-def view_raw(con: duckdb.DuckDBPyConnection, view: str, files: Iterable[Path]) -> None:
-    """`view`(line, source_file, valid_utf8): every line of the files."""
-    con.execute(f"CREATE OR REPLACE VIEW {view} AS {raw_lines_sql(files)}")
+def view_raw(con: duckdb.DuckDBPyConnection, view: str, files: Iterable[Path], *, scan: bool = True) -> None:
+    """`view`(line, source_file, valid_utf8): every line of the files (`scan`: see raw_lines_sql)."""
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS {raw_lines_sql(files, scan=scan)}")
 
 
 def view_tables(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[str]) -> None:

@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import duckdb
+
 from stedi import duck
 from stedi.lake import Snapshot
 from stedi.runner import TYPED_LINES, run_stage, split_queries
@@ -29,8 +31,6 @@ class DuckDBEngine:
     name = "duckdb"
 
     def __init__(self) -> None:
-        import duckdb
-
         self.con = duckdb.connect()
         # Row order within a table means nothing here; not keeping it lets writes run in parallel.
         self.con.execute("SET preserve_insertion_order = false")
@@ -40,8 +40,8 @@ class DuckDBEngine:
         self.con.execute(f"SET temp_directory = {duck.quote(staging / '.spill')}")
         duck.view_tables(self.con, staging, job.reads)
         for statement in job.statements:
-            if statement.raw_view:
-                duck.view_raw(self.con, statement.raw_view, landing[statement.landing])
+            if statement.raw_view:  # read unscanned: the statement reads each line, and DuckDB checks it is UTF-8
+                duck.view_raw(self.con, statement.raw_view, landing[statement.landing], scan=False)
             sql = statement.sql
             parameters = {"consent_scope": consent_scope} if "$consent_scope" in sql else None
             if job.marker is None:
@@ -51,7 +51,18 @@ class DuckDBEngine:
                 # Only a rejected record keeps its raw line: holding every line would double the memory.
                 sql = f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) FROM ({sql})"
             # Materialised, so that the statement runs once for its tables.
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED_LINES} AS {sql}", parameters)
+            materialise = f"CREATE OR REPLACE TEMP TABLE {TYPED_LINES} AS {sql}"
+            try:
+                self.con.execute(materialise, parameters)
+            except duckdb.Error:
+                if not statement.raw_view:
+                    raise
+                # A landing file holds a line that is not UTF-8 (or one over the limit): scanned, it is
+                # transcoded (or refused, saying why), and the statement runs again.
+                duck.view_raw(self.con, statement.raw_view, landing[statement.landing])
+                self.con.execute(materialise, parameters)
+            if statement.raw_view:
+                duck.read_whole(landing[statement.landing])
             columns = self.con.table(TYPED_LINES).columns
             for table, query in split_queries(job, statement, columns, quote='"').items():
                 self._copy(query, staging / table)

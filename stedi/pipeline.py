@@ -17,7 +17,7 @@ import duckdb
 
 from stedi import duck
 from stedi.accounting import HISTORY_COLUMNS, audit, history_entries, history_rows, manifest_entry, stage_summary
-from stedi.catalogue import DEFAULT_CONSENT_SCOPE, LANDING_SOURCES, STAGE, STAGES, TYPED
+from stedi.catalogue import DEFAULT_CONSENT_SCOPE, STAGE, STAGES, TYPED
 from stedi.checks import LOCAL_SCHEMA, CheckResult
 from stedi.engines import Engine, make_engine
 from stedi.lake import Lake, Snapshot, new_run_id
@@ -91,12 +91,14 @@ class Audit:
 
     def __init__(self, landing: Snapshot, staging: Path) -> None:
         self.con = duckdb.connect()
+        self.landing = landing
         self.staging = staging
-        for source in LANDING_SOURCES:
-            duck.view_raw(self.con, source.raw_table, landing[source.landing_folder])
 
     def show(self, stage: str) -> None:
-        """Make the tables the stage wrote visible to the checks (and to every later stage's checks)."""
+        """Make the tables the stage wrote visible to the checks (and to every later stage's checks) and,
+        for landing, the lines of the files it read (once the stage has read them: see duck.read_whole)."""
+        for source in STAGE[stage].sources:
+            duck.view_raw(self.con, source.raw_table, self.landing[source.landing_folder])
         duck.view_tables(self.con, self.staging, STAGE[stage].tables)
 
     def audit(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]
