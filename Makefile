@@ -43,8 +43,8 @@ test: install-dev java-check aws-tools browser
 	$(BIN)/python -m stedi.codegen --check
 	$(BIN)/pytest
 
-# Everything that needs neither Java, npm, the SAM CLI nor a browser: about 2.5 minutes on two cores,
-# most of it the moto-executed state machine runs (a few seconds each).
+# Everything that needs neither Java, npm, the SAM CLI nor a browser: under 2 minutes on two cores,
+# a third of it the moto-executed state machine runs (about a second each).
 test-fast: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto --dist worksteal -m "not spark and not aws_tools and not browser"

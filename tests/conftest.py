@@ -1,12 +1,25 @@
 """Fixtures shared by the suite."""
 
 import functools
+import gc
 from pathlib import Path
 
 import pytest
 from lakes import STARTER
 
 from stedi.lake import Lake
+
+
+def pytest_collection_finish(session):
+    """A full garbage collection walks every object the process holds, and a test process holds a few
+    hundred thousand that live as long as it does (the modules, botocore's service models, moto's
+    backends, the parsers' caches): at the default thresholds full collections took a tenth of the AWS
+    tests' time. What is alive once the tests are collected is kept out of them, and full collections
+    come ten times less often; young objects are collected as before."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 100)
 
 
 @pytest.fixture(scope="session", autouse=True)

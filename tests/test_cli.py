@@ -16,10 +16,22 @@ def stedi(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stedi.cli", *args], capture_output=True, text=True)
 
 
+def write_small_lake(root):
+    customers = [customer("a@test.com", "s-a"), customer("b@test.com", "s-b", consent=None)]
+    return make_lake(root, customers, [reading("a@test.com", T0), reading("b@test.com", T0)], [step("s-a", T0)])
+
+
 @pytest.fixture
 def small_lake(tmp_path):
-    customers = [customer("a@test.com", "s-a"), customer("b@test.com", "s-b", consent=None)]
-    return make_lake(tmp_path, customers, [reading("a@test.com", T0), reading("b@test.com", T0)], [step("s-a", T0)])
+    return write_small_lake(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def published_small_lake(tmp_path_factory):
+    """The small lake after one published run, shared by the tests that only read it (status, query)."""
+    lake = write_small_lake(tmp_path_factory.mktemp("lake"))
+    assert main(["run", "--lake", str(lake.root)]) == 0
+    return lake
 
 
 def test_run_on_a_generated_lake_publishes(tmp_path):
@@ -100,20 +112,17 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_there_on_request(s
     assert err.endswith("stedi: unexpected error: RuntimeError: disk on fire\n")
 
 
-def test_output_cut_short_by_its_reader_is_not_an_error(small_lake):
-    assert main(["run", "--lake", str(small_lake.root)]) == 0
-    reader = subprocess.Popen([sys.executable, "-m", "stedi.cli", "query", "--lake", str(small_lake.root), "--json",
-                               "SELECT * FROM range(200000)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def test_output_cut_short_by_its_reader_is_not_an_error(published_small_lake):
+    reader = subprocess.Popen([sys.executable, "-m", "stedi.cli", "query", "--lake", str(published_small_lake.root),
+                               "--json", "SELECT * FROM range(200000)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     reader.stdout.read(10)
     reader.stdout.close()  # as `| head -c 10` does
     assert reader.wait() == 0
     assert reader.stderr.read() == b""
 
 
-def test_status_json_lists_every_table_of_records_with_rows(small_lake, capsys):
-    assert main(["run", "--lake", str(small_lake.root)]) == 0
-    capsys.readouterr()
-    assert main(["status", "--lake", str(small_lake.root), "--json"]) == 0
+def test_status_json_lists_every_table_of_records_with_rows(published_small_lake, capsys):
+    assert main(["status", "--lake", str(published_small_lake.root), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     # The per-rule counts are shown by `run`; the keys outside a schema beside the landing table they concern.
     assert set(status) == set(TABLES) - set(FILTERED_TABLES) - set(DRIFT_TABLES)
@@ -122,10 +131,8 @@ def test_status_json_lists_every_table_of_records_with_rows(small_lake, capsys):
     assert status["accelerometer_rejected"]["rows"] == 0
 
 
-def test_query_json_prints_row_objects(small_lake, capsys):
-    main(["run", "--lake", str(small_lake.root)])
-    capsys.readouterr()
-    assert main(["query", "--lake", str(small_lake.root), "--json",
+def test_query_json_prints_row_objects(published_small_lake, capsys):
+    assert main(["query", "--lake", str(published_small_lake.root), "--json",
                  "SELECT email, serialNumber FROM customer_curated ORDER BY email"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"email": "a@test.com", "serialNumber": "s-a"}]
 
@@ -153,10 +160,8 @@ def test_clear_errors_for_bad_arguments_and_empty_state(tmp_path, small_lake, ca
     assert capsys.readouterr().err.startswith("stedi: query: no SQL given")
 
 
-def test_query_prints_an_aligned_table(small_lake, capsys):
-    main(["run", "--lake", str(small_lake.root)])
-    capsys.readouterr()
-    assert main(["query", "--lake", str(small_lake.root), "SELECT email, serialNumber FROM customer_landing "
+def test_query_prints_an_aligned_table(published_small_lake, capsys):
+    assert main(["query", "--lake", str(published_small_lake.root), "SELECT email, serialNumber FROM customer_landing "
                  "ORDER BY email"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if "a@test.com" in line or "b@test.com" in line] == [
@@ -174,10 +179,8 @@ def test_query_a_failed_run_by_its_id(small_lake, capsys):
     assert capsys.readouterr().err == f"stedi: no run 'nope' in {small_lake.root}; runs kept: {run_id}\n"
 
 
-def test_status_shows_audit_tables_apart(small_lake, capsys):
-    main(["run", "--lake", str(small_lake.root)])
-    capsys.readouterr()
-    assert main(["status", "--lake", str(small_lake.root)]) == 0
+def test_status_shows_audit_tables_apart(published_small_lake, capsys):
+    assert main(["status", "--lake", str(published_small_lake.root)]) == 0
     tables, audit = capsys.readouterr().out.split("audit tables")
     assert "customer_curated" in tables and "_rejected" not in tables and "_filtered" not in tables
     assert "  customer_trusted_filtered                   1  records filtered, counted by rule" in audit

@@ -44,9 +44,11 @@ import functools
 import importlib.util
 import io
 import json
+import pickle
 import re
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -119,9 +121,20 @@ class LambdaContext:
 
 @functools.cache
 def aws_client(service: str):
-    """One client per service for a test (tests/aws/conftest.py forgets them after each): making a boto3
-    client takes tens of milliseconds, and a run of the state machine asks for one at nearly every call."""
-    return boto3.client(service, region_name=REGION)
+    """One client per service for the fakes and the tests' own calls: making a boto3 client takes tens of
+    milliseconds, and a run of the state machine asks for one at nearly every call. The clients serve
+    every test, as the handlers' module-level clients do: a client holds no AWS state (moto answers for
+    whichever mock is active), its session is the fakes' own, so nothing a test does to boto3 (patching
+    boto3.client to inject failures, say) reaches it, and nothing registers anything on it."""
+    return _fakes_session().client(service, region_name=REGION)
+
+
+@functools.cache
+def _fakes_session():
+    # Made once moto is imported, so the session's clients call moto whenever a mock is active.
+    import moto  # noqa: F401
+
+    return boto3.session.Session()
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,6 +178,7 @@ class FakeStack:
     state_machine_arn: str = ""
     topic_arn: str = ""
     success_topic_arn: str = ""
+    ended: dict[str, threading.Event] = field(default_factory=dict)  # execution ARN -> set once it has ended
 
     def client(self, service: str):
         return aws_client(service)
@@ -188,7 +202,8 @@ class FakeStack:
         return holder.owner if holder else None
 
     def run(self, execution_input: dict | None = None, name: str = "run-1", timeout: float = 60) -> dict:
-        """Start an execution and wait for it to end; returns describe_execution plus its history.
+        """Start an execution and wait for it to end (moto's end of it, in-process: no polling); returns
+        describe_execution plus its history.
 
         An execution's error and cause are at most 256 and 32,768 characters (moto does not check):
         https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html
@@ -196,13 +211,9 @@ class FakeStack:
         sfn = self.client("stepfunctions")
         arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
                                   input=json.dumps(execution_input or {}))["executionArn"]
-        deadline = time.monotonic() + timeout
-        while True:
-            execution = sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
-                break
-            assert time.monotonic() < deadline, "the execution did not finish"
-            time.sleep(0.05)
+        assert self.ended.setdefault(arn, threading.Event()).wait(timeout), "the execution did not finish"
+        execution = sfn.describe_execution(executionArn=arn)
+        assert execution["status"] != "RUNNING", execution
         execution["history"] = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         assert len(execution.get("error", "")) <= 256 and len(execution.get("cause", "")) <= 32_768
         return execution
@@ -226,10 +237,70 @@ def substituted_definition(substitutions: dict[str, str]) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _parsed_for_analysis(definition: str):
+def _parsed(definition: str):
+    """moto's parse of a definition: (the program, its ANTLR tree). Only ever read or copied."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     return AmazonStateLanguageParser.parse(definition)
+
+
+@functools.lru_cache(maxsize=4)
+def _pickled_program(definition: str) -> bytes:
+    return pickle.dumps(_parsed(definition)[0])
+
+
+def _parsed_for_execution(definition: str):
+    """A program of its own for each execution, as if parsed afresh: a copy of the one parse (unpickled, a
+    fraction of the time a deep copy takes), so no execution sees what another's evaluation left in it."""
+    return pickle.loads(_pickled_program(definition)), _parsed(definition)[1]
+
+
+@functools.cache
+def _json_path(path: str):
+    from jsonpath_ng.ext import parse
+
+    return parse(path)
+
+
+@functools.cache
+def _result_path(path: str):
+    from jsonpath_ng import parse
+
+    return parse(path)
+
+
+def speed_up_moto(monkeypatch) -> None:
+    """moto recomputes, at every request, what never changes while the tests run: the handler methods of
+    each response class (by inspecting the class) and each backend's URL patterns. Both are kept once
+    worked out; what moto answers is the same."""
+    from moto.core import base_backend, responses
+    from moto.settings import enable_iso_regions
+
+    monkeypatch.setattr(responses, "method_names_from_class", _method_names_from_class)
+    urls = base_backend.BaseBackend.urls.fget
+
+    def cached_urls(self):
+        key = (type(self), enable_iso_regions())  # a backend's URL patterns come from its class's urls module
+        if key not in _backend_urls:
+            _backend_urls[key] = urls(self)
+        return _backend_urls[key]
+
+    monkeypatch.setattr(base_backend.BaseBackend, "urls", property(cached_urls))
+
+
+_backend_urls: dict = {}
+
+
+@functools.cache
+def _method_names_from_class(clazz) -> list[str]:
+    from moto.core.utils import method_names_from_class
+
+    return method_names_from_class(clazz)
+
+
+@functools.cache
+def _execution_client(make_boto_client, boto3_client, region: str, service: str):
+    return make_boto_client(region=region, service=service)
 
 
 def patch_moto(monkeypatch, stack: FakeStack) -> None:
@@ -238,6 +309,7 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     from moto.glue.models import FakeCrawler, FakeJob, FakeJobRun
     from moto.moto_api import state_manager
     from moto.stepfunctions.parser import models as stepfunctions_models
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
@@ -246,6 +318,10 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.static_analyser import static_analyser
+    from moto.stepfunctions.parser.asl.utils import json_path
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as make_boto_client
+    from moto.stepfunctions.parser.backend import execution_worker
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
         name = function_name.split(":")[-1]
@@ -272,11 +348,39 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
         return json.dumps(result).encode()
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-    # Creating a state machine parses the definition to validate it, once more per static analyser (about
-    # 0.3 s each); these only read the tree, so one parse per definition serves every test. Each execution
-    # still parses its own.
+    # Creating a state machine parses the definition to validate it, once more per static analyser, and each
+    # execution parses it again to evaluate it (about 0.3 s each). The validators only read the tree, so one
+    # parse per definition serves every test; an execution gets its own copy of the parsed program.
     for validating in (stepfunctions_models, static_analyser):
-        monkeypatch.setattr(validating, "AmazonStateLanguageParser", SimpleNamespace(parse=_parsed_for_analysis))
+        monkeypatch.setattr(validating, "AmazonStateLanguageParser", SimpleNamespace(parse=_parsed))
+    monkeypatch.setattr(execution_worker, "AmazonStateLanguageParser", SimpleNamespace(parse=_parsed_for_execution))
+
+    # Each Task state of an execution makes a new boto3 client for its service (tens of milliseconds each);
+    # moto makes them all alike (dummy keys, no retries, whatever the state's credentials), so executions
+    # share one per service and Region.
+    def boto_client_for(region, service, state_credentials=None):
+        # moto makes them with boto3.client: one a test patched (to inject failures, say) makes clients of its own.
+        return _execution_client(make_boto_client, boto3.client, region, service)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser.") and getattr(module, "boto_client_for", None) is \
+                make_boto_client:
+            monkeypatch.setattr(module, "boto_client_for", boto_client_for)
+    # FakeStack.run waits for this: an execution's status is final once moto reflects its end.
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self):
+        try:
+            original_terminated(self)
+        finally:
+            stack.ended.setdefault(self.execution.exec_arn, threading.Event()).set()
+
+    monkeypatch.setattr(BaseExecutionWorkerCommunication, "terminated", terminated)
+    # Every JSONPath a state evaluates (InputPath, Parameters, ResultSelector, ...) is parsed anew, and each
+    # parse builds jsonpath_ng's parser from its grammar first. A parsed path is a pure expression (finding
+    # and updating change only the data), so one parse per path serves every evaluation.
+    monkeypatch.setattr(json_path, "parse", _json_path)
+    monkeypatch.setattr(result_path, "parse", _result_path)
     monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
 
     class NoSleep:
@@ -668,12 +772,18 @@ class LakeAthena:
 
 def nothing_found(sql: str):
     """An empty run's answer: every count 0, nothing set aside, no key outside a schema."""
+    return [] if sql in _row_queries() else 0
+
+
+@functools.cache
+def _row_queries() -> frozenset[str]:
+    """The queries whose answer is rows rather than a value: each stage's drift and set-aside queries."""
     from stedi.accounting import drift_query, set_aside_queries
     from stedi.catalogue import STAGES
 
     rows = {drift_query(stage) for stage in STAGES}
     rows |= {sql for stage in STAGES for sql in set_aside_queries(stage).values()}
-    return [] if sql in rows else 0
+    return frozenset(rows)
 
 
 def athena_results(answer):
@@ -768,13 +878,18 @@ def create_resources(stack: FakeStack) -> None:
 
 
 def history_table_input() -> dict:
-    """The history table as template.yaml defines it (HistoryTable), at the lake bucket."""
+    """The history table as template.yaml defines it (HistoryTable), at the lake bucket: a fresh copy each time."""
+    return json.loads(_history_table_input((REPO / "template.yaml").read_text()))
+
+
+@functools.cache
+def _history_table_input(template_text: str) -> str:
     from aws_template import load_template
 
-    table_input = json.loads(json.dumps(load_template()["Resources"]["HistoryTable"]["Properties"]["TableInput"]))
+    table_input = load_template()["Resources"]["HistoryTable"]["Properties"]["TableInput"]
     descriptor = table_input["StorageDescriptor"]
     descriptor["Location"] = descriptor["Location"]["Sub"].replace("${LakeBucket}", BUCKET)
-    return table_input
+    return json.dumps(table_input)
 
 
 def history_location() -> str:

@@ -1,7 +1,7 @@
 """Fixtures of the AWS tests: an environment that cannot reach AWS, and the stack in moto."""
 
 import pytest
-from aws_fakes import ENVIRONMENT, FakeStack, aws_client, create_resources, patch_moto
+from aws_fakes import ENVIRONMENT, FakeStack, create_resources, patch_moto, speed_up_moto
 
 
 @pytest.fixture(autouse=True)
@@ -11,8 +11,7 @@ def aws_environment(monkeypatch):
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
-    yield
-    aws_client.cache_clear()  # no client (nor anything a test registered on it) outlives its test
+    speed_up_moto(monkeypatch)
 
 
 @pytest.fixture
