@@ -11,7 +11,7 @@ from typing import Iterable
 
 import duckdb
 
-from stedi.runner import MAX_LINE_BYTES, refuse_unreadable
+from stedi.runner import MAX_LINE_BYTES, TOO_LONG, refuse_unreadable
 
 
 def quote(value: str | Path) -> str:
@@ -31,7 +31,6 @@ def _open(path: Path):
     return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
 
 
-_TOO_LONG = f": a line is longer than {MAX_LINE_BYTES} bytes; no record is that long: split the file or remove the line"
 
 
 # Per landing file, by (path, size, modification time): whether it is UTF-8 throughout, and if it
@@ -86,7 +85,7 @@ def _scan_utf8(path: Path) -> bool:
     else:
         valid = True
     if run > MAX_LINE_BYTES:
-        raise ValueError(f"{path}{_TOO_LONG}")
+        raise ValueError(f"{path}{TOO_LONG}")
     return valid
 
 
@@ -104,7 +103,7 @@ def _transcoded(path: Path) -> Path:
             for piece in stream:  # split at LF; a CR ends a line too, as Hadoop's and Athena's readers have it
                 for raw in piece.rstrip(b"\n").split(b"\r"):
                     if len(raw) > MAX_LINE_BYTES:
-                        raise ValueError(f"{path}{_TOO_LONG}")
+                        raise ValueError(f"{path}{TOO_LONG}")
                     if not raw:
                         continue
                     try:
@@ -151,14 +150,14 @@ def raw_lines_sql(files: Iterable[Path], *, scan: bool = True) -> str:
     """
     files = list(files)
     refuse_unreadable(str(f) for f in files)
-    unscanned = [] if scan else [f for f in files if _key(f) not in _UTF8 and not is_gzip(f) and _last_line_fits(f)]
+    unscanned = set() if scan else {f for f in files if _key(f) not in _UTF8 and not is_gzip(f) and _last_line_fits(f)}
     parts = []
     if unscanned:
-        too_long = quote(_TOO_LONG)
+        too_long = quote(TOO_LONG)
         parts.append(f"SELECT CASE WHEN strlen(line) > {MAX_LINE_BYTES} THEN error(filename || {too_long}) "
                      f"ELSE line END AS line, filename AS source_file, true AS valid_utf8 "
-                     f"FROM ({_read_csv([_glob_escaped(f) for f in unscanned])})")
-    scanned = [f for f in files if f not in set(unscanned)]
+                     f"FROM ({_read_csv([_glob_escaped(f) for f in files if f in unscanned])})")
+    scanned = [f for f in files if f not in unscanned]
     for gzipped in (False, True):  # nearly every file: UTF-8, which DuckDB checks as it reads
         utf8 = [_glob_escaped(f) for f in scanned if is_gzip(f) == gzipped and is_utf8(f)]
         if utf8:

@@ -68,6 +68,8 @@ TYPED_LINES = "typed_lines"
 # is read unpacked; a line that is not UTF-8 is kept as its bytes read as Latin-1 (one character
 # a byte), with valid_utf8 false, for the landing statement to reject.
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line stops the run: no record is that long
+# What follows the file's name when a line of it is longer (on every engine).
+TOO_LONG = f": a line is longer than {MAX_LINE_BYTES} bytes; no record is that long: split the file or remove the line"
 # Compressed files that Spark would unpack (its codecs go by the name) and DuckDB would not:
 # refused by name, like a folder in a landing folder. A .gz file is read unpacked on every engine;
 # any other file, whatever its name, as it is.
@@ -109,8 +111,7 @@ def raw_lines(spark, files: list[str] | str):
     # _metadata.file_path is a URL: %-escaped, but not its '+' (which url_decode would make a space).
     path = "url_decode(replace(_metadata.file_path, '+', '%2B'))"
     valid = "decode(CAST(value AS BINARY), 'UTF-8') = value"  # Java replaces each byte that is not UTF-8
-    too_long = (f"raise_error(concat({path}, ': a line is longer than {MAX_LINE_BYTES} bytes; "
-                "no record is that long: split the file or remove the line'))")
+    too_long = f"raise_error(concat({path}, '{TOO_LONG}'))"
     return raw.selectExpr(
         f"CASE WHEN octet_length(value) > {MAX_LINE_BYTES} THEN {too_long} "
         f"WHEN {valid} THEN value ELSE decode(CAST(value AS BINARY), 'ISO-8859-1') END AS line",
