@@ -104,6 +104,31 @@ def load_handler(name: str):
     return sys.modules[module_name]
 
 
+def load_handler_in_new_environment(name: str):
+    """A handler module loaded afresh, as in an execution environment of its own.
+
+    Lambda gives each concurrent request an execution environment of its own
+    (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html), so no two invocations in flight
+    share module state. Threads of one process do, and powertools' Metrics keeps its metric set in class
+    attributes shared by every instance: two threads' invocations would flush each other's metrics. The
+    module made here has a metric set of its own."""
+    import aws_lambda_powertools
+
+    class EnvironmentMetrics(aws_lambda_powertools.Metrics):
+        def __init__(self, *args, **kwargs):
+            self._metrics, self._dimensions, self._metadata, self._default_dimensions = {}, {}, {}, {}
+            super().__init__(*args, **kwargs)
+
+    spec = importlib.util.spec_from_file_location(f"stedi_handlers_{name}_{uuid.uuid4().hex}", HANDLERS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    shared, aws_lambda_powertools.Metrics = aws_lambda_powertools.Metrics, EnvironmentMetrics
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        aws_lambda_powertools.Metrics = shared
+    return module
+
+
 @dataclass
 class LambdaContext:
     function_name: str = "test-function"
@@ -947,9 +972,10 @@ class Trigger:
         create_lock_table()
         self.handler = load_handler("start_run").handler
 
-    def deliver(self, events: list[dict]) -> list[str]:
-        """One SQS batch; returns the message ids handed back to the queue."""
-        response = self.handler(sqs_batch(events), LambdaContext(function_name="start-run"))
+    def deliver(self, events: list[dict], handler: Callable | None = None) -> list[str]:
+        """One SQS batch (to `handler`, another environment's, if given); returns the message ids handed
+        back to the queue."""
+        response = (handler or self.handler)(sqs_batch(events), LambdaContext(function_name="start-run"))
         return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
     def executions(self) -> list[dict]:

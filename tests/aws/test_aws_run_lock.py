@@ -23,6 +23,7 @@ from aws_fakes import (
     LambdaContext,
     Trigger,
     load_handler,
+    load_handler_in_new_environment,
     s3_event,
     status_change_event,
 )
@@ -87,11 +88,13 @@ def test_many_batches_at_once_start_exactly_one_run(trigger, eventually_consiste
     batches = [[s3_event(f"customer/landing/customer-{n}.json", now - timedelta(seconds=n))] for n in range(12)]
     handed_back, ready = [], threading.Barrier(len(batches))
 
-    def deliver(batch):
+    def deliver(batch, handler):
         ready.wait()
-        handed_back.append(trigger.deliver(batch))
+        handed_back.append(trigger.deliver(batch, handler))
 
-    threads = [threading.Thread(target=deliver, args=(batch,)) for batch in batches]
+    # Batches in flight together are handled in execution environments of their own.
+    threads = [threading.Thread(target=deliver, args=(batch, load_handler_in_new_environment("start_run").handler))
+               for batch in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
