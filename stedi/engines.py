@@ -30,10 +30,11 @@ class EngineError(Exception):
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self) -> None:
-        self.con = duckdb.connect()
+    def __init__(self, database: duckdb.DuckDBPyConnection | None = None) -> None:
+        """On a connection of its own to `database` (the run's, which the audit reads too), or to a new one."""
+        self.con = database.cursor() if database is not None else duckdb.connect()
         # Row order within a table means nothing here; not keeping it lets writes run in parallel.
-        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET SESSION preserve_insertion_order = false")
 
     def run_stage(self, stage: str, landing: Snapshot, staging: Path, consent_scope: str) -> None:
         job = stage_job(stage, "duckdb")
@@ -118,9 +119,10 @@ class SparkEngine:
 Engine = DuckDBEngine | SparkEngine
 
 
-def make_engine(name: str) -> Engine:
+def make_engine(name: str, database: duckdb.DuckDBPyConnection | None = None) -> Engine:
+    """The engine `name`; the DuckDB engine works in `database` if given."""
     if name == "duckdb":
-        return DuckDBEngine()
+        return DuckDBEngine(database)
     if name == "spark":
         return SparkEngine()
     raise EngineError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
