@@ -66,15 +66,22 @@ def checked_tables(stage: str) -> tuple[str, ...]:
     return definition.tables + (definition.reads if definition.kind == TYPED else ())
 
 
-def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tuple[str, ...]) -> None:
+def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tuple[str, ...]) -> dict[str, dict]:
+    """Every table is registered in `database` at this run's prefix; gives each one's definition.
+
+    One GetTables listing (paged), not a GetTable per table. GetTables needs the database and its tables
+    in the policy, as GetTable does: https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html
+    """
+    registered = {table["Name"]: table for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
+                  for table in page["TableList"]}
     for table in tables:
-        try:
-            location = glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]["Location"]
-        except glue.exceptions.EntityNotFoundException:
+        if table not in registered:
             raise StagedTableMissing(
-                f"{database}.{table} is not registered: did the Glue job get --staging_database?") from None
+                f"{database}.{table} is not registered: did the Glue job get --staging_database?")
+        location = registered[table].get("StorageDescriptor", {}).get("Location", "")
         if not same_location(location, table_location(staging_uri, table)):
             raise StagedTableMissing(f"{database}.{table} points at {location}, not this run's {staging_uri}/{table}")
+    return {table: registered[table] for table in tables}
 
 
 def verify_landing_unchanged(s3: Any, staging_uri: str) -> None:

@@ -27,9 +27,7 @@ TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescrip
 
 
 def repoint_published_tables(glue: Any, staging_database: str, published_database: str, run: RunInput) -> None:
-    verify_staged_tables(glue, staging_database, run.staging, TABLES)
-    for table in TABLES:
-        staged = glue.get_table(DatabaseName=staging_database, Name=table)["Table"]
+    for table, staged in verify_staged_tables(glue, staging_database, run.staging, TABLES).items():
         table_input = {key: staged[key] for key in TABLE_INPUT_KEYS if key in staged}
         table_input["StorageDescriptor"] = _located(staged["StorageDescriptor"], table_location(run.staging, table))
         try:
