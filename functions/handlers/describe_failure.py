@@ -5,7 +5,7 @@ Reads the run's state as the state machine has it (stedi.aws.outcome.failure_ale
 
 from aws_lambda_powertools import Logger, Tracer
 
-from stedi.aws.outcome import failure_alert
+from stedi.aws.outcome import console_link, failure_alert
 
 logger = Logger()
 tracer = Tracer()
@@ -16,6 +16,6 @@ tracer = Tracer()
 def handler(event, context):
     state = event.get("state")
     alert = failure_alert(state if isinstance(state, dict) else {}, execution_name=str(event.get("execution_name")),
-                          link=str(event.get("console_link", "")))
+                          link=console_link(str(event["execution_arn"])))
     logger.info("run failed", extra={"error": alert["error"]})
     return alert

@@ -8,7 +8,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from stedi.aws.outcome import success_mail
+from stedi.aws.outcome import console_link, success_mail
 from stedi.aws.publish import publish_run
 from stedi.aws.run_input import run_input_from_state
 from stedi.aws.settings import Settings
@@ -35,4 +35,4 @@ def handler(event, context):
                          jobs=event.get("jobs") or {})
     logger.info("published", extra={key: value for key, value in result.items() if key != "summary"})
     metrics.add_metric(name="RunsPublished", unit=MetricUnit.Count, value=1)
-    return {**result, "mail": success_mail(result["summary"], str(event.get("console_link", "")))}
+    return {**result, "mail": success_mail(result["summary"], console_link(str(event["execution_arn"])))}

@@ -34,11 +34,16 @@ MAX_SUBJECT = 99
 MAX_MESSAGE_BYTES = 262_144
 # The link to an execution in the Step Functions console. The state machine fills it in with
 # States.Format, the Region substituted at deploy and the execution's ARN ($$.Execution.Id).
-CONSOLE_LINK = "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}"
+# The AWS console's host in each partition; a GovCloud or China execution is not in the global console.
+CONSOLE_HOSTS = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn",
+                 "aws-us-gov": "console.amazonaws-us-gov.com"}
 
 
-def console_link(region: str, execution_arn: str) -> str:
-    return CONSOLE_LINK.format(region=region, execution=execution_arn)
+def console_link(execution_arn: str) -> str:
+    """The execution in the Step Functions console of its partition and Region, both read from its ARN."""
+    _, partition, _, region, *_ = execution_arn.split(":")
+    return (f"https://{region}.{CONSOLE_HOSTS[partition]}/states/home?region={region}"
+            f"#/v2/executions/details/{execution_arn}")
 
 
 def clip(text: str, limit: int, note: str = " [cut short]") -> str:

@@ -20,7 +20,6 @@ Standard library only: it ships in the Lambda layer with the rest of stedi.aws.
 from __future__ import annotations
 
 from stedi.accounting import SUMMARY_KEYS
-from stedi.aws.outcome import CONSOLE_LINK
 from stedi.aws.run_lock import LOCK_ATTRIBUTE, LOCK_KEY, OWNER_ATTRIBUTE, RUN_TIMEOUT_SECONDS
 from stedi.catalogue import STAGE_LIST, TYPED, Stage
 
@@ -32,8 +31,6 @@ STAGE_JOB = "${StageJob}"
 CHECK_FUNCTION = "${CheckStageFunctionArn}"
 RECORD_FUNCTION = "${RecordRunFunctionArn}"
 DESCRIBE_FUNCTION = "${DescribeFailureFunctionArn}"
-# The execution in the Step Functions console of the Region deployed to (${Region}), as the mails link it.
-CONSOLE_LINK_FORMAT = "States.Format('%s', $$.Execution.Id)" % CONSOLE_LINK.format(region="${Region}", execution="{}")
 
 # Errors of the Lambda service rather than of the function: worth retrying.
 LAMBDA_SERVICE_RETRY = {
@@ -313,7 +310,7 @@ def failure_states(steps: list[str]) -> dict[str, dict]:
         "Resource": f"{STATES}lambda:invoke",
         "Parameters": {"FunctionName": DESCRIBE_FUNCTION,
                        "Payload": {"state.$": "$", "execution_name.$": "$$.Execution.Name",
-                                   "console_link.$": CONSOLE_LINK_FORMAT}},
+                                   "execution_arn.$": "$$.Execution.Id"}},
         "ResultSelector": {f"{key}.$": f"$.Payload.{key}" for key in ("error", "cause", "subject", "message")},
         "ResultPath": "$.alert",
         "Retry": [LAMBDA_SERVICE_RETRY],
@@ -328,9 +325,8 @@ def failure_states(steps: list[str]) -> dict[str, dict]:
             "error.$": "States.Format('{}: {}', $.failed_stage, $.failure.Error)",
             "cause.$": "$.failure.Cause",
             "subject.$": "States.Format('STEDI run failed at {}', $.failed_stage)",
-            "message.$": "States.Format('Run {} failed at {}. Error: {}. Cause: {}. Execution: %s', "
-                         "$$.Execution.Name, $.failed_stage, $.failure.Error, $.failure.Cause, $$.Execution.Id)"
-                         % CONSOLE_LINK.format(region="${Region}", execution="{}"),
+            "message.$": "States.Format('Run {} failed at {}. Error: {}. Cause: {}. Execution: {}', "
+                         "$$.Execution.Name, $.failed_stage, $.failure.Error, $.failure.Cause, $$.Execution.Id)",
         },
         "ResultPath": "$.alert",
         "Next": "Notify failure",
@@ -349,7 +345,7 @@ def success_states() -> dict[str, dict]:
             comment="Every check passed: point the published tables at this run.",
             function="${PublishRunFunctionArn}",
             payload={"run.$": "$.run", "checks.$": "$.checks", "jobs.$": "$.jobs",
-                     "console_link.$": CONSOLE_LINK_FORMAT},
+                     "execution_arn.$": "$$.Execution.Id"},
             # The success topic's ARN is substituted at deploy, empty where nobody asked for the success mail.
             result_selector={"summary.$": "$.Payload.summary", "mail.$": "$.Payload.mail",
                              "tables_published.$": "$.Payload.tables_published",

@@ -871,7 +871,7 @@ def create_resources(stack: FakeStack) -> None:
     stack.client("athena").create_work_group(Name=WORKGROUP, Configuration={
         "ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/athena-results/"}})
     role = iam.create_role(RoleName="stedi-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    substitutions = {"Partition": "aws", "Region": REGION, "LakeBucket": BUCKET, "RunLockTable": LOCK_TABLE}
+    substitutions = {"Partition": "aws", "LakeBucket": BUCKET, "RunLockTable": LOCK_TABLE}
     # As template.yaml's LandingCrawler: the crawled tables of stedi.catalogue as its targets.
     stack.crawler = "stedi-landing"
     glue.create_crawler(Name=stack.crawler, Role=role,

@@ -26,7 +26,7 @@ from stedi.aws.outcome import (
 from stedi.catalogue import STAGES
 from stedi.checks import CHECKS, CheckResult, offending_rows_sql
 
-LINK = console_link("eu-west-1", "arn:aws:states:eu-west-1:123456789012:execution:Pipeline:run-9")
+LINK = console_link("arn:aws:states:eu-west-1:123456789012:execution:Pipeline:run-9")
 
 
 def results(*failed: tuple[str, str, str]) -> list[dict]:
@@ -37,9 +37,18 @@ def results(*failed: tuple[str, str, str]) -> list[dict]:
             for check in CHECKS["customer_trusted"]]
 
 
-def test_the_console_link_is_the_execution_s_in_its_region():
-    assert LINK == ("https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1"
-                    "#/v2/executions/details/arn:aws:states:eu-west-1:123456789012:execution:Pipeline:run-9")
+@pytest.mark.parametrize("arn, host", [
+    ("arn:aws:states:eu-west-1:123456789012:execution:Pipeline:run-9", "eu-west-1.console.aws.amazon.com"),
+    ("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:Pipeline:run-9",
+     "us-gov-west-1.console.amazonaws-us-gov.com"),
+    ("arn:aws-cn:states:cn-north-1:123456789012:execution:Pipeline:run-9", "cn-north-1.console.amazonaws.cn"),
+])
+def test_the_console_link_is_the_execution_s_in_its_partition_and_region(arn, host):
+    """A Region's console is <region>.console.aws.amazon.com
+    (https://docs.aws.amazon.com/general/latest/gr/mgmt-console.html); GovCloud and China have consoles of
+    their own (https://docs.aws.amazon.com/govcloud-us/latest/UserGuide/accessing-govcloud.html)."""
+    region = arn.split(":")[3]
+    assert console_link(arn) == f"https://{host}/states/home?region={region}#/v2/executions/details/{arn}"
 
 
 def test_failed_checks_make_the_error_of_the_first_and_a_cause_listing_each_with_its_rows():

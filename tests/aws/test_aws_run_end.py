@@ -190,7 +190,7 @@ def test_a_failed_run_sends_exactly_one_mail_with_stage_check_cause_and_console_
     assert "failed in stage customer_trusted, check customer_trusted.unique_email." in message
     assert execution["cause"] in message
     assert link(execution) in message
-    assert link(execution) == console_link(REGION, execution["executionArn"])
+    assert link(execution) == console_link(execution["executionArn"])
 
 
 def test_a_run_that_times_out_is_told_by_its_alarm_alone(stack):
@@ -221,7 +221,8 @@ def test_when_describing_fails_the_run_still_ends_with_its_own_error_and_one_mai
     assert execution["error"] == "customer_trusted: customer_trusted.unique_email"
     assert "customer_trusted.unique_email: expected 0, got 3." in execution["cause"]
     [(_, message)] = stack.alerts()
-    assert link(execution) in message
+    # The states language cannot look up the partition's console host: the plain message names the execution.
+    assert message.endswith(f"Execution: {execution['executionArn']}")
 
 
 def test_the_success_summary_goes_to_the_success_topic_only_where_it_exists(stack_with_success_email):

@@ -81,14 +81,6 @@ def wait_for_run(sfn: Any, state_machine_arn: str, started_after: datetime, *, t
         sleep(poll)
 
 
-def console_link(execution_arn: str) -> str:
-    """The execution in the Step Functions console of its partition and Region."""
-    _, partition, _, region, *_ = execution_arn.split(":")
-    host = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn",
-            "aws-us-gov": "console.amazonaws-us-gov.com"}[partition]
-    return f"https://{region}.{host}/states/home?region={region}#/v2/executions/details/{execution_arn}"
-
-
 def published_entry(s3: Any, bucket: str) -> dict:
     """What published.json says of the published run."""
     return json.loads(s3.get_object(Bucket=bucket, Key="published.json")["Body"].read())["current"]

@@ -20,7 +20,6 @@ from smoke import (
     GARBAGE,
     STARTER,
     STARTER_PUBLISHED,
-    console_link,
     deployed_stack,
     landing_keys,
     local_publication,
@@ -32,6 +31,7 @@ from smoke import (
 )
 
 from stedi.aws.athena import AthenaQuery
+from stedi.aws.outcome import console_link
 
 FIGURES = ("tables", "rejected", "filtered")  # what published.json and a local manifest must agree on
 

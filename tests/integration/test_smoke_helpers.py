@@ -14,7 +14,6 @@ from smoke import (
     GARBAGE,
     STARTER,
     STARTER_PUBLISHED,
-    console_link,
     deployed_stack,
     landing_keys,
     local_publication,
@@ -98,18 +97,6 @@ def test_waiting_for_a_run_that_never_starts_says_so():
     with pytest.raises(TimeoutError, match="no execution started 60s after the upload"):
         wait_for_run(NoRuns(), "arn", datetime.now(timezone.utc), timeout=60, sleep=lambda s: None,
                      clock=lambda: next(clock))
-
-
-@pytest.mark.parametrize("arn, link", [
-    ("arn:aws:states:eu-west-1:123456789012:execution:p:upload-1",
-     "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"
-     "arn:aws:states:eu-west-1:123456789012:execution:p:upload-1"),
-    ("arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:p:upload-1",
-     "https://us-gov-west-1.console.amazonaws-us-gov.com/states/home?region=us-gov-west-1#/v2/executions/details/"
-     "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:p:upload-1"),
-])
-def test_console_links_name_the_partition_and_region(arn, link):
-    assert console_link(arn) == link
 
 
 def test_what_was_published_is_read_from_the_manifest_and_by_a_reader(aws):
