@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, LakeError, EngineError, ValueError) as error:
         return _fail(f"stedi: {error}", 2)
     except BrokenPipeError:  # the reader stopped reading (`stedi status | head`): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stop_writing()
         return 0
     except KeyboardInterrupt:
         return _fail("stedi: interrupted", 130)
@@ -61,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         hint = "" if debug else " (run with --debug for the traceback)"
         return _fail(f"stedi: unexpected error: {type(error).__name__}: {error}{hint}", 3)
+
+
+def _stop_writing() -> None:
+    """Whatever would still go to stdout goes nowhere: its reader has gone."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _print_while_read(line: str) -> None:
+    """A line of a run's progress: a reader that stops reading (`stedi run | head`) does not stop the run."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        _stop_writing()
 
 
 def _fail(message: str, code: int) -> int:
@@ -134,8 +147,11 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     expected = _parse_expected(args.expect)
     report = run_pipeline(Lake(args.lake), engine=args.engine, consent_scope=args.consent_scope,
-                          expected_counts=expected, progress=print)
-    _print_summary(report)
+                          expected_counts=expected, progress=_print_while_read)
+    try:
+        _print_summary(report)
+    except BrokenPipeError:  # the run is done all the same: its exit code says how it went
+        _stop_writing()
     return 0 if report.published else 1
 
 

@@ -9,6 +9,7 @@ from lakes import T0, customer, make_lake, reading, step
 
 from stedi.catalogue import DRIFT_TABLES, FILTERED_TABLES, TABLES
 from stedi.cli import main
+from stedi.pipeline import run_history
 
 
 def stedi(*args: str) -> subprocess.CompletedProcess:
@@ -119,6 +120,18 @@ def test_output_cut_short_by_its_reader_is_not_an_error(published_small_lake):
     reader.stdout.close()  # as `| head -c 10` does
     assert reader.wait() == 0
     assert reader.stderr.read() == b""
+
+
+def test_a_run_read_only_in_part_still_runs_to_its_end(small_lake):
+    runner = subprocess.Popen([sys.executable, "-m", "stedi.cli", "run", "--lake", str(small_lake.root)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert runner.stdout.readline().startswith(b"run ")
+    runner.stdout.close()  # as `| head -1` does, while the run goes on
+    assert runner.wait() == 0
+    assert runner.stderr.read() == b""
+    [run] = run_history(small_lake)
+    assert run["outcome"] == "published"
+    assert json.loads((small_lake.root / "published.json").read_text())["current"]["run_id"] == run["run_id"]
 
 
 def test_status_json_lists_every_table_of_records_with_rows(published_small_lake, capsys):
