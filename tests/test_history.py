@@ -60,6 +60,19 @@ def test_failed_and_crashed_runs_are_kept_too_newest_first(lake, capsys, monkeyp
     assert [entry["run_id"] for entry in history(lake, capsys, "--last", "1")] == [crashed["run_id"]]
 
 
+def test_a_run_that_crashed_before_its_first_stage_is_kept_too(lake, capsys, monkeypatch):
+    def crash(self, stage, *args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(DuckDBEngine, "run_stage", crash)
+    with pytest.raises(RuntimeError):
+        run(lake)
+
+    [crashed] = history(lake, capsys)
+    assert crashed["outcome"] == "crashed"
+    assert crashed["rows"] == {} and crashed["stage_seconds"] == {} and crashed["checks"]["passed"] == 0
+
+
 def test_the_history_is_a_table_for_sql_and_a_summary_for_people(lake, capsys):
     run(lake)
     run(lake, expected_counts={"customer_trusted": 5})

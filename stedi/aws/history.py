@@ -73,11 +73,12 @@ def insert_statements(rows: Iterable[Mapping[str, Any]], table: str = HISTORY_TA
 
 def run_history_rows(state: Mapping[str, Any], *, execution_name: str, published: bool,
                      settings: Settings) -> list[dict[str, Any]]:
-    """The history rows of the run whose state machine state is `state`: every stage it checked, with
-    its Glue job's seconds. Outcome: published, failed (a check failed) or crashed (anything else).
+    """The history rows of the run whose state machine state is `state`: its own row, then every stage it
+    checked, with its Glue job's seconds. Outcome: published, failed (a check failed) or crashed (anything
+    else, before the first stage was checked too).
 
     A run that failed at its input has no rows: its state is the execution input, which said nothing
-    true about a run. Nor has one that failed before its first stage was checked, as locally.
+    true about a run.
     """
     if state.get("failed_stage") == "input" or not isinstance(state.get("run"), Mapping):
         return []

@@ -113,6 +113,12 @@ def test_a_run_that_failed_at_its_input_or_never_got_a_run_has_no_rows():
     assert run_history_rows({"failure": {}}, execution_name="run-7", published=False, settings=SETTINGS) == []
 
 
+def test_a_run_that_failed_before_its_first_check_has_its_own_row():
+    [row] = run_history_rows(state(checks={}, failed_stage="landing"), execution_name="run-7", published=False,
+                             settings=SETTINGS)
+    assert (row["run_id"], row["outcome"], row["measure"], row["value"]) == ("run-7", "crashed", "run", None)
+
+
 def test_the_run_must_be_this_execution_s():
     with pytest.raises(InvalidRunInput, match="not this execution"):
         run_history_rows(state(checks={}), execution_name="run-8", published=False, settings=SETTINGS)
