@@ -145,7 +145,8 @@ HISTORY_COLUMNS = {
     "outcome": "VARCHAR", "stage": "VARCHAR", "measure": "VARCHAR", "subject": "VARCHAR", "detail": "VARCHAR",
     "value": "DOUBLE", "status": "VARCHAR", "expected": "VARCHAR", "actual": "VARCHAR",
 }
-OUTCOMES = ("published", "failed", "crashed")
+# stopped: by a person (Ctrl-C, StopExecution); timed_out: past the state machine's TimeoutSeconds.
+OUTCOMES = ("published", "failed", "crashed", "stopped", "timed_out")
 
 
 def history_rows(run_id: str, engine: str, consent_scope: str, outcome: str,

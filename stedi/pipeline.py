@@ -137,6 +137,9 @@ def run_pipeline(
             else:
                 lake.publish(report.manifest_entry())
                 report.published, outcome = True, "published"
+        except KeyboardInterrupt:
+            outcome = "stopped"
+            raise
         finally:  # every run leaves its figures in the history, whatever became of it
             duck.write_rows(lake.history_dir / f"{run_id}.parquet", HISTORY_COLUMNS, history_rows(
                 run_id, engine, consent_scope, outcome, [stage.summary() for stage in report.stages],

@@ -60,17 +60,18 @@ def test_failed_and_crashed_runs_are_kept_too_newest_first(lake, capsys, monkeyp
     assert [entry["run_id"] for entry in history(lake, capsys, "--last", "1")] == [crashed["run_id"]]
 
 
-def test_a_run_that_crashed_before_its_first_stage_is_kept_too(lake, capsys, monkeypatch):
-    def crash(self, stage, *args):
-        raise RuntimeError("disk on fire")
+@pytest.mark.parametrize("stop, outcome", [(RuntimeError("disk on fire"), "crashed"), (KeyboardInterrupt(), "stopped")])
+def test_a_run_that_ended_before_its_first_stage_is_kept_too(lake, capsys, monkeypatch, stop, outcome):
+    def end(self, stage, *args):
+        raise stop
 
-    monkeypatch.setattr(DuckDBEngine, "run_stage", crash)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(DuckDBEngine, "run_stage", end)
+    with pytest.raises(type(stop)):
         run(lake)
 
-    [crashed] = history(lake, capsys)
-    assert crashed["outcome"] == "crashed"
-    assert crashed["rows"] == {} and crashed["stage_seconds"] == {} and crashed["checks"]["passed"] == 0
+    [ended] = history(lake, capsys)
+    assert ended["outcome"] == outcome
+    assert ended["rows"] == {} and ended["stage_seconds"] == {} and ended["checks"]["passed"] == 0
 
 
 def test_the_history_is_a_table_for_sql_and_a_summary_for_people(lake, capsys):

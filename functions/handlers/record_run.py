@@ -1,11 +1,15 @@
-"""At the end of every run, published or not: append its figures to the run history (stedi.aws.history)."""
+"""At the end of every run, published or not: append its figures to the run history (stedi.aws.history).
+
+The state machine calls it on its way out; EventBridge calls it for an execution stopped or timed out,
+which runs none of the state machine's states.
+"""
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config
 
 from stedi.aws.athena import AthenaQuery
-from stedi.aws.history import record_run
+from stedi.aws.history import append_rows, ended_run_rows, record_run
 from stedi.aws.settings import Settings
 
 logger = Logger()
@@ -26,8 +30,11 @@ def handler(event, context):
     query = AthenaQuery(athena, settings.history_database, settings.athena_workgroup,
                         timeout_seconds=settings.query_timeout_seconds, remaining_seconds=remaining,
                         reserve_seconds=min(10.0, remaining() / 10))
-    recorded = record_run(query.execute, state if isinstance(state, dict) else {},
-                          execution_name=str(event.get("execution_name")), published=event.get("published") is True,
-                          settings=settings)
+    if "detail-type" in event:  # EventBridge's: an execution stopped or timed out
+        recorded = append_rows(query.execute, ended_run_rows(event, settings))
+    else:
+        recorded = record_run(query.execute, state if isinstance(state, dict) else {},
+                              execution_name=str(event.get("execution_name")),
+                              published=event.get("published") is True, settings=settings)
     logger.info("run recorded", extra=recorded)
     return recorded

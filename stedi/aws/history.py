@@ -11,11 +11,12 @@ Standard library only: the Lambda layer ships this module.
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from stedi.accounting import HISTORY_COLUMNS, history_rows
-from stedi.aws.run_input import InvalidRunInput, run_input_from_state
+from stedi.aws.run_input import InvalidRunInput, run_input_from_state, validate_run_input
 from stedi.aws.settings import Settings
 from stedi.catalogue import STAGES
 
@@ -24,6 +25,8 @@ HISTORY_PREFIX = "history/"
 ENGINE = "glue"
 # The Glue Data Catalog's (Hive's) name of each type the history's columns have.
 GLUE_TYPES = {"VARCHAR": "string", "DOUBLE": "double"}
+# The outcome of an execution that ran none of its states, Record run included, by its status.
+UNRECORDED_ENDINGS = {"ABORTED": "stopped", "TIMED_OUT": "timed_out"}
 # Athena refuses a longer query string: https://repost.aws/knowledge-center/athena-query-string-length
 MAX_QUERY_BYTES = 262_144
 
@@ -98,11 +101,32 @@ def run_history_rows(state: Mapping[str, Any], *, execution_name: str, published
     return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, summaries, seconds)
 
 
-def record_run(execute: Any, state: Mapping[str, Any], *, execution_name: str, published: bool,
+def ended_run_rows(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """The history rows of an execution stopped or timed out, which ran none of its states: its run's own
+    row, from EventBridge's "Step Functions Execution Status Change" event (its name, status and input:
+    https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html). None for any other event, or
+    for an input that was never a run's."""
+    detail = event.get("detail") if isinstance(event.get("detail"), Mapping) else {}
+    outcome = UNRECORDED_ENDINGS.get(detail.get("status"))
+    if event.get("detail-type") != "Step Functions Execution Status Change" or outcome is None:
+        return []
+    try:
+        run = validate_run_input(detail.get("name"), json.loads(detail.get("input") or "{}"), settings)
+    except ValueError:  # InvalidRunInput, or input that is not JSON
+        return []
+    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, [], {})
+
+
+def record_run(execute: Callable[[str], Any], state: Mapping[str, Any], *, execution_name: str, published: bool,
                settings: Settings) -> dict[str, Any]:
-    """Append the run's rows to the history table; `execute(sql)` runs one statement on Athena, in the
+    """Append the run's rows to the history table (see append_rows)."""
+    return append_rows(execute, run_history_rows(state, execution_name=execution_name, published=published,
+                                                 settings=settings))
+
+
+def append_rows(execute: Callable[[str], Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Append history rows to the history table; `execute(sql)` runs one statement on Athena, in the
     database of the history table, and waits for it."""
-    rows = run_history_rows(state, execution_name=execution_name, published=published, settings=settings)
     statements = insert_statements(rows)
     for statement in statements:
         execute(statement)

@@ -15,6 +15,7 @@ from stedi.accounting import HISTORY_COLUMNS, history_rows, stage_summary
 from stedi.aws.history import (
     GLUE_TYPES,
     MAX_QUERY_BYTES,
+    ended_run_rows,
     glue_columns,
     insert_statements,
     run_history_rows,
@@ -117,6 +118,18 @@ def test_a_run_that_failed_before_its_first_check_has_its_own_row():
     [row] = run_history_rows(state(checks={}, failed_stage="landing"), execution_name="run-7", published=False,
                              settings=SETTINGS)
     assert (row["run_id"], row["outcome"], row["measure"], row["value"]) == ("run-7", "crashed", "run", None)
+
+
+@pytest.mark.parametrize("status, detail_type, execution_input", [
+    ("SUCCEEDED", "Step Functions Execution Status Change", "{}"),  # ended through its own Record run
+    ("FAILED", "Step Functions Execution Status Change", "{}"),
+    ("ABORTED", "Step Functions State Machine Status Change", "{}"),
+    ("ABORTED", "Step Functions Execution Status Change", "not json"),
+    ("ABORTED", "Step Functions Execution Status Change", '{"consent_scope": "everyone"}'),
+])
+def test_only_an_execution_stopped_or_timed_out_as_a_run_has_rows_of_its_ending(status, detail_type, execution_input):
+    event = {"detail-type": detail_type, "detail": {"name": "run-7", "status": status, "input": execution_input}}
+    assert ended_run_rows(event, SETTINGS) == []
 
 
 def test_the_run_must_be_this_execution_s():

@@ -25,11 +25,16 @@ from aws_fakes import (
     STAGING_DB,
     WORKGROUP,
     LakeAthena,
+    LambdaContext,
     alarm_deliveries,
     history_location,
+    load_handler,
     nothing_found,
     read_parquet_table,
+    status_change_event,
 )
+from aws_template import load_template
+from moto.events.models import EventPattern
 
 from stedi.accounting import HISTORY_COLUMNS, history_rows
 from stedi.aws.outcome import console_link
@@ -294,6 +299,30 @@ def test_a_published_run_appends_its_history_rows_to_the_history_table(stack):
     [insert] = [query for query in stack.queries if query["sql"].startswith("INSERT INTO")]
     assert insert["database"] == RUNS_DB and insert["workgroup"] == WORKGROUP
     assert state_output(execution, "Record run")["recorded"] == {"rows": len(rows), "outcome": "published"}
+
+
+@pytest.mark.parametrize("status, outcome", [("ABORTED", "stopped"), ("TIMED_OUT", "timed_out")])
+def test_a_stopped_or_timed_out_run_appends_its_own_row(stack, status, outcome):
+    """Such an execution runs none of its states, Record run included: EventBridge tells the record
+    function of it (template.yaml, RecordRunFunction's rule), with the execution's name, status and
+    input (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html; moto sends no such event)."""
+    execution = {"executionArn": stack.state_machine_arn.replace(":stateMachine:", ":execution:") + ":run-stopped",
+                 "stateMachineArn": stack.state_machine_arn, "name": "run-stopped"}
+    event = status_change_event(execution, status)
+    event["detail"]["input"] = json.dumps({"consent_scope": "customer"})
+    rule = load_template()["Resources"]["RecordRunFunction"]["Properties"]["Events"]["RunStoppedOrTimedOut"]
+    pattern = rule["Properties"]["Pattern"]
+    pattern["detail"]["stateMachineArn"] = [stack.state_machine_arn]  # the template's !Ref Pipeline
+    assert EventPattern.load(json.dumps(pattern)).matches_event(event)
+    for other in ("SUCCEEDED", "FAILED"):  # those ran Record run (or Record failed run) themselves
+        assert not EventPattern.load(json.dumps(pattern)).matches_event(status_change_event(execution, other))
+
+    recorded = load_handler("record_run").handler(event, LambdaContext(function_name="record-run"))
+
+    [row] = read_parquet_table(history_location())
+    assert (row["run_id"], row["outcome"], row["measure"], row["consent_scope"], row["engine"]) == (
+        "run-stopped", outcome, "run", "customer", "glue")
+    assert recorded == {"rows": 1, "statements": 1, "outcome": outcome}
 
 
 @pytest.mark.parametrize("how, outcome, last_stage", [
