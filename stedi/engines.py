@@ -9,6 +9,7 @@ and split their rows into the stage's tables with the same queries
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -17,10 +18,12 @@ import duckdb
 
 from stedi import duck
 from stedi.lake import Snapshot
-from stedi.runner import TYPED_LINES, run_stage, split_queries
+from stedi.runner import TOO_LONG, TYPED_LINES, run_stage, split_queries
 from stedi.sql import stage_job
 
 ENGINES = ("duckdb", "spark")
+# How the landing statement's refusal of an over-long line reaches Python from Spark: inside the JVM's error.
+_TOO_LONG_FROM_JVM = re.compile(rf"Exception: (?:file:)?(?P<path>[^\n]*?){re.escape(TOO_LONG)}")
 
 
 class EngineError(Exception):
@@ -109,8 +112,14 @@ class SparkEngine:
 
     def run_stage(self, stage: str, landing: Snapshot, staging: Path, consent_scope: str) -> None:
         files = {folder: [str(path.resolve()) for path in paths] for folder, paths in landing.items()}
-        run_stage(self.spark, stage_job(stage, "spark"), lake="", staging=str(staging.resolve()),
-                  consent_scope=consent_scope, landing_files=files)
+        try:
+            run_stage(self.spark, stage_job(stage, "spark"), lake="", staging=str(staging.resolve()),
+                      consent_scope=consent_scope, landing_files=files)
+        except Exception as error:  # py4j's, with the JVM's stack trace around the statement's own message
+            refused = _TOO_LONG_FROM_JVM.search(str(error))
+            if refused is None:
+                raise
+            raise ValueError(f"{refused['path']}{TOO_LONG}") from None  # an input error, as on DuckDB
 
     def close(self) -> None:
         self.spark.stop()

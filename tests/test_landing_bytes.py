@@ -203,7 +203,7 @@ def test_a_line_longer_than_the_limit_stops_the_run(tmp_path, engine, length, la
     write_bytes(tmp_path, "step_trainer", "s.json", lines(STEP))
     huge = "x" * length
     write_bytes(tmp_path, "accelerometer", "huge.json", lines(GOOD, huge) if last else lines(GOOD, huge, GOOD))
-    with pytest.raises(Exception, match=f"huge.json: a line is longer than {MAX_LINE_BYTES} bytes"):
+    with pytest.raises(ValueError, match=f"huge.json: a line is longer than {MAX_LINE_BYTES} bytes"):  # exit code 2
         land(engine, tmp_path)
 
 
