@@ -223,6 +223,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "    manifest = write_manifest(s3, bucket, entry)\n",
         "    manifest = write_manifest(s3, bucket, entry)\n"
         "    repoint_published_tables(glue, staging_database, published_database, run)\n"),), AWS_PUBLISH),
+    mutant("aw-no-put-back", "a publish that Glue refuses half-way leaves the tables it repointed at the new run",
+           "stedi/aws/publish.py", "unrestored = _put_back(glue, published_database, before, repointed)",
+           "unrestored = []", AWS_PUBLISH),
     mutant("aw-history-forgotten", "each AWS publish forgets the runs published before it, and prunes them",
            "stedi/aws/publish.py", "manifest = next_manifest(read_manifest(s3, bucket), entry)",
            "manifest = next_manifest(None, entry)", AWS_PUBLISH),

@@ -66,14 +66,19 @@ def checked_tables(stage: str) -> tuple[str, ...]:
     return definition.tables + (definition.reads if definition.kind == TYPED else ())
 
 
+def catalog_tables(glue: Any, database: str) -> dict[str, dict]:
+    """Every table of a Glue database, by name, as GetTables gives it (every page of it)."""
+    return {table["Name"]: table for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
+            for table in page["TableList"]}
+
+
 def verify_staged_tables(glue: Any, database: str, staging_uri: str, tables: tuple[str, ...]) -> dict[str, dict]:
     """Every table is registered in `database` at this run's prefix; gives each one's definition.
 
     One GetTables listing (paged), not a GetTable per table. GetTables needs the database and its tables
     in the policy, as GetTable does: https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html
     """
-    registered = {table["Name"]: table for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
-                  for table in page["TableList"]}
+    registered = catalog_tables(glue, database)
     for table in tables:
         if table not in registered:
             raise StagedTableMissing(

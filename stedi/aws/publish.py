@@ -3,7 +3,9 @@
 Readers query the published Glue database. Publishing points each of its
 tables at this run's prefix, copying the definition the Glue job registered
 in the staging database; a run that failed never reaches this step, so the
-published tables keep pointing at the last good run. published.json in the
+published tables keep pointing at the last good run. Glue has no transaction
+over several tables: should it refuse one table, those already repointed are
+put back as they were, so that the run fails with every table at the last run. published.json in the
 bucket records the run and its figures, with the runs published before it,
 as the local lake's manifest does; the staging of any other run is deleted.
 """
@@ -14,7 +16,7 @@ import json
 from typing import Any, Mapping
 
 from stedi.accounting import manifest_entry
-from stedi.aws.audit import table_location, verify_staged_tables
+from stedi.aws.audit import catalog_tables, table_location, verify_staged_tables
 from stedi.aws.run_input import RunInput
 from stedi.catalogue import STAGES, TABLES
 from stedi.lake import kept_runs, next_manifest
@@ -26,14 +28,52 @@ TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescrip
                     "TableType", "Parameters")
 
 
+class PublishIncomplete(Exception):
+    """Repointing the published tables failed, and so did putting some of them back: they are mixed."""
+
+
 def repoint_published_tables(glue: Any, staging_database: str, published_database: str, run: RunInput) -> None:
-    for table, staged in verify_staged_tables(glue, staging_database, run.staging, TABLES).items():
-        table_input = {key: staged[key] for key in TABLE_INPUT_KEYS if key in staged}
-        table_input["StorageDescriptor"] = _located(staged["StorageDescriptor"], table_location(run.staging, table))
+    """Point every published table at this run, or, should Glue refuse one, none (see the module's doc)."""
+    staged = verify_staged_tables(glue, staging_database, run.staging, TABLES)
+    before = catalog_tables(glue, published_database)
+    repointed: list[str] = []
+    try:
+        for table, definition in staged.items():
+            table_input = _table_input(definition)
+            table_input["StorageDescriptor"] = _located(definition["StorageDescriptor"],
+                                                        table_location(run.staging, table))
+            if table in before:
+                glue.update_table(DatabaseName=published_database, TableInput=table_input)
+            else:
+                glue.create_table(DatabaseName=published_database, TableInput=table_input)
+            repointed.append(table)
+    except Exception as failure:
+        unrestored = _put_back(glue, published_database, before, repointed)
+        if unrestored:
+            raise PublishIncomplete(
+                f"repointing the published tables failed ({failure}), and putting back {', '.join(unrestored)} "
+                "failed too: those tables point at this run, the others at the last one, until the next publish"
+            ) from failure
+        raise
+
+
+def _put_back(glue: Any, database: str, before: Mapping[str, Mapping[str, Any]], tables: list[str]) -> list[str]:
+    """Each table as it was before (none: deleted); gives those that could not be put back."""
+    unrestored = []
+    for table in reversed(tables):
         try:
-            glue.update_table(DatabaseName=published_database, TableInput=table_input)
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_table(DatabaseName=published_database, TableInput=table_input)
+            if table in before:
+                glue.update_table(DatabaseName=database, TableInput=_table_input(before[table]))
+            else:
+                glue.delete_table(DatabaseName=database, Name=table)
+        except Exception:  # every table is tried; the caller names those that stay repointed
+            unrestored.append(table)
+    return unrestored
+
+
+def _table_input(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a table, as GetTable(s) gives it, that CreateTable and UpdateTable take back."""
+    return {key: table[key] for key in TABLE_INPUT_KEYS if key in table}
 
 
 def _located(descriptor: dict[str, Any], location: str) -> dict[str, Any]:
