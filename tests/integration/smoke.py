@@ -35,13 +35,14 @@ class DeployedStack:
     state_machine_arn: str
     published_database: str
     workgroup: str
+    history_table: str  # <runs database>.history
 
 
 def deployed_stack(cloudformation: Any, name: str) -> DeployedStack:
     [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     return DeployedStack(name, outputs["LakeBucketName"], outputs["StateMachineArn"],
-                         outputs["PublishedDatabaseName"], outputs["CheckWorkGroupName"])
+                         outputs["PublishedDatabaseName"], outputs["CheckWorkGroupName"], outputs["HistoryTableName"])
 
 
 def landing_keys(s3: Any, bucket: str) -> list[str]:
@@ -90,6 +91,13 @@ def published_rows(athena: AthenaQuery) -> dict[str, int]:
     """Each published table of records, counted as a reader counts it: Athena over the published database."""
     sql = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM {table}" for table in RECORD_TABLES)
     return {table: int(rows) for table, rows in athena.rows(sql)}
+
+
+def recorded_outcomes(athena: AthenaQuery, history_table: str, run_ids: list[str]) -> dict[str, str]:
+    """Each run's outcome as the run history records it (the run's own row), read with Athena."""
+    wanted = ", ".join("'" + run_id.replace("'", "''") + "'" for run_id in run_ids)
+    sql = f"SELECT run_id, outcome FROM {history_table} WHERE measure = 'run' AND run_id IN ({wanted})"
+    return dict(athena.rows(sql))
 
 
 def local_run(lake: Path, extra: dict[str, str] | None, then: Callable[[Any], Any]) -> Any:

@@ -25,6 +25,7 @@ from smoke import (
     local_publication,
     published_entry,
     published_rows,
+    recorded_outcomes,
     revocation,
     upload_landing,
     wait_for_run,
@@ -95,3 +96,7 @@ def test_a_deployed_stack_publishes_the_starter_data_then_a_revocation_then_surv
     assert {key: third[key] for key in FIGURES} == {key: expected[key] for key in FIGURES}
     assert sum(third["rejected"]["accelerometer"].values()) == len(GARBAGE)
     assert third["tables"] == {**second["tables"], "accelerometer_rejected": len(GARBAGE)}
+
+    # Every run is in the history table, as published.
+    runs = [entry["run_id"] for entry in (first, second, third)]
+    assert recorded_outcomes(athena, stack.history_table, runs) == {run_id: "published" for run_id in runs}

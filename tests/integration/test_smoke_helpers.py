@@ -19,6 +19,7 @@ from smoke import (
     local_publication,
     published_entry,
     published_rows,
+    recorded_outcomes,
     revocation,
     upload_landing,
     wait_for_run,
@@ -46,15 +47,16 @@ def aws(monkeypatch):
 
 def test_the_stack_is_found_by_its_outputs(aws):
     outputs = {"LakeBucketName": BUCKET, "StateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:p",
-               "PublishedDatabaseName": "stedi_dev_published", "CheckWorkGroupName": "stedi-dev-checks"}
+               "PublishedDatabaseName": "stedi_dev_published", "CheckWorkGroupName": "stedi-dev-checks",
+               "HistoryTableName": "stedi_dev_runs.history"}
     template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
                 "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
     boto3.client("cloudformation").create_stack(StackName="stedi-dev", TemplateBody=json.dumps(template))
 
     stack = deployed_stack(boto3.client("cloudformation"), "stedi-dev")
 
-    assert (stack.bucket, stack.state_machine_arn, stack.published_database, stack.workgroup) == tuple(
-        outputs.values())
+    assert (stack.bucket, stack.state_machine_arn, stack.published_database, stack.workgroup,
+            stack.history_table) == tuple(outputs.values())
 
 
 def test_landing_files_go_to_the_same_keys_and_are_seen_there(aws, tmp_path):
@@ -117,6 +119,17 @@ def test_what_was_published_is_read_from_the_manifest_and_by_a_reader(aws):
 
     assert published_rows(AthenaQuery(athena, "stedi_dev_published", "stedi-dev-checks")) == {
         table: int(n) for table, n in rows}
+
+    athena_backends[DEFAULT_ACCOUNT_ID][REGION].query_results_queue.append(QueryResults(
+        rows=[{"Data": [{"VarCharValue": "run_id"}, {"VarCharValue": "outcome"}]},
+              {"Data": [{"VarCharValue": "upload-1"}, {"VarCharValue": "published"}]}],
+        column_info=[{"Name": "run_id"}, {"Name": "outcome"}]))
+    query = AthenaQuery(athena, "stedi_dev_published", "stedi-dev-checks")
+    assert recorded_outcomes(query, "stedi_dev_runs.history", ["upload-1", "it's"]) == {"upload-1": "published"}
+    queries = [athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
+               for query_id in athena.list_query_executions()["QueryExecutionIds"]]
+    [sql] = [query for query in queries if "history" in query]
+    assert sql.endswith("FROM stedi_dev_runs.history WHERE measure = 'run' AND run_id IN ('upload-1', 'it''s')")
 
 
 def test_the_figures_the_smoke_test_holds_a_stack_to_are_the_readme_s():
