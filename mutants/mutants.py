@@ -205,18 +205,26 @@ MUTANTS: tuple[Mutant, ...] = (
                '        self.manifest_path.write_text(json.dumps(manifest, indent=2) + "\\n")\n'),), FAULTS),
     Mutant("lk-prune-before-rename", "older staging is deleted before the new manifest is in place", (Edit(
         "stedi/lake.py",
-        "        os.replace(temporary, self.manifest_path)\n        self._prune(keep=kept_runs(manifest))\n",
-        "        self._prune(keep=kept_runs(manifest))\n        os.replace(temporary, self.manifest_path)\n"),),
-        FAULTS),
+        "        os.replace(temporary, self.manifest_path)\n"
+        "        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(manifest))\n",
+        "        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(manifest))\n"
+        "        os.replace(temporary, self.manifest_path)\n"),), FAULTS),
+    mutant("lk-failed-run-pruned-at-once", "a failed run's staging is deleted by the next publish, however recent",
+           "stedi/lake.py", "if folder.name not in keep and folder.name < oldest:", "if folder.name not in keep:",
+           PUBLISH),
     mutant("lk-keep-two", "two published runs are kept, not three",
            "stedi/lake.py", "KEEP_PUBLISHED = 3", "KEEP_PUBLISHED = 2", PUBLISH),
     # ---------------------------------------------------------------- publishing on AWS (stedi/aws/publish.py)
     Mutant("aw-prune-before-manifest", "runs are pruned before the manifest that drops them is written", (Edit(
         "stedi/aws/publish.py",
         "    manifest = write_manifest(s3, bucket, entry)\n"
-        "    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest))\n",
-        "    pruned = prune_runs(s3, bucket, keep=kept_runs(next_manifest(read_manifest(s3, bucket), entry)))\n"
+        "    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest), oldest=oldest_kept(manifest))\n",
+        "    upcoming = next_manifest(read_manifest(s3, bucket), entry)\n"
+        "    pruned = prune_runs(s3, bucket, keep=kept_runs(upcoming), oldest=oldest_kept(upcoming))\n"
         "    manifest = write_manifest(s3, bucket, entry)\n"),), AWS_PUBLISH),
+    mutant("aw-failed-run-pruned-at-once", "a failed run's staging is deleted by the next publish, however recent",
+           "stedi/aws/publish.py", "if since is not None and written is not None and written > since:",
+           "if False:", AWS_PUBLISH),
     Mutant("aw-manifest-before-tables", "the manifest names the new run before its tables are published", (Edit(
         "stedi/aws/publish.py",
         "    repoint_published_tables(glue, staging_database, published_database, run)\n"

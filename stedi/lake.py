@@ -41,8 +41,14 @@ def next_manifest(previous: dict | None, run: dict) -> dict:
 
 
 def kept_runs(manifest: dict) -> set[str]:
-    """The runs whose staging a manifest still needs: every other run's staging can be deleted."""
+    """The published runs whose staging a manifest still needs."""
     return {entry["run_id"] for entry in [manifest["current"], *manifest["history"]]}
+
+
+def oldest_kept(manifest: dict) -> str:
+    """The oldest of the published runs a manifest keeps: a run that failed after it is kept too, so that
+    its tables can be looked into as long as a published run older than it is kept."""
+    return [manifest["current"], *manifest["history"]][-1]["run_id"]
 
 
 class LakeError(Exception):
@@ -181,13 +187,13 @@ class Lake:
         temporary = self.manifest_path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         os.replace(temporary, self.manifest_path)
-        self._prune(keep=kept_runs(manifest))
+        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(manifest))
 
-    def _prune(self, keep: set[str]) -> None:
-        """Delete the staging of runs that are neither published nor kept as history."""
-        runs = self.root / "runs"
-        for folder in runs.iterdir():
-            if folder.name not in keep:
+    def _prune(self, keep: set[str], oldest: str) -> None:
+        """Delete the staging of runs that are neither kept nor ran after `oldest` (see oldest_kept). Run ids
+        are start times, and runs run one at a time, so ids are in the order runs ran."""
+        for folder in (self.root / "runs").iterdir():
+            if folder.name not in keep and folder.name < oldest:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def published_staging(self) -> Path:

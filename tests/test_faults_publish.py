@@ -19,11 +19,14 @@ from stedi.lake import Lake
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """A lake with one published run, a failed run's staging, and a checked run ready to publish (its entry)."""
+    """A lake with three published runs, a failed run's staging between the first two, and a checked run
+    ready to publish (its entry): publishing it drops the oldest published run and, with it, the failed run."""
     lake = make_lake(tmp_path_factory.mktemp("lake"), [customer("a@test.com", "s-a")],
                      [reading("a@test.com", T0 + i, i) for i in range(3)], [step("s-a", T0 + i) for i in range(3)])
     assert run(lake).published
     assert not run(lake, expected_counts={"customer_landing": 9}).published
+    assert run(lake).published
+    assert run(lake).published
     entries = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Lake, "publish", lambda self, entry: entries.append(entry))
@@ -103,7 +106,8 @@ def test_a_publish_that_dies_before_the_rename_leaves_the_previous_one_whole(lak
 
 def test_a_publish_killed_between_the_rename_and_the_pruning_is_whole_and_the_next_one_prunes(lake, monkeypatch):
     lake, entry = lake
-    previous = lake.published()["current"]["run_id"]
+    before = lake.published()
+    previous = before["current"]["run_id"]
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -113,7 +117,8 @@ def test_a_publish_killed_between_the_rename_and_the_pruning_is_whole_and_the_ne
     monkeypatch.undo()
 
     manifest = lake.published()
-    assert manifest["current"] == entry and [e["run_id"] for e in manifest["history"]] == [previous]
+    assert manifest["current"] == entry and [e["run_id"] for e in manifest["history"]] == [
+        previous, before["history"][0]["run_id"]]
     assert_readable(lake)
 
     following = run(lake)

@@ -104,6 +104,16 @@ def test_the_last_three_published_runs_are_kept_and_older_ones_deleted(lake):
     assert sorted(p.name for p in (lake.root / "runs").iterdir()) == sorted(kept)
 
 
+def test_a_failed_run_s_tables_are_kept_as_long_as_a_published_run_older_than_it(lake):
+    first = run(lake)
+    failed = run(lake, expected_counts={"customer_landing": 999})
+    later = [run(lake) for _ in range(2)]
+    assert {p.name for p in (lake.root / "runs").iterdir()} == {first.run_id, failed.run_id,
+                                                               *(r.run_id for r in later)}
+    last = run(lake)  # the first run is no longer kept, nor the failed run after it
+    assert {p.name for p in (lake.root / "runs").iterdir()} == {*(r.run_id for r in later), last.run_id}
+
+
 def test_the_manifest_records_rows_rules_and_checks(lake):
     report = run(lake)
     current = lake.published()["current"]

@@ -19,7 +19,7 @@ from stedi.accounting import manifest_entry
 from stedi.aws.audit import catalog_tables, table_location, verify_staged_tables
 from stedi.aws.run_input import RunInput
 from stedi.catalogue import STAGES, TABLES
-from stedi.lake import kept_runs, next_manifest
+from stedi.lake import kept_runs, next_manifest, oldest_kept
 
 MANIFEST_KEY = "published.json"
 RUNS_PREFIX = "runs/"
@@ -109,16 +109,29 @@ def write_manifest(s3: Any, bucket: str, entry: dict[str, Any]) -> dict[str, Any
     return manifest
 
 
-def prune_runs(s3: Any, bucket: str, keep: set[str]) -> list[str]:
-    """Delete the staging of every run that is neither published nor kept as history."""
+def prune_runs(s3: Any, bucket: str, keep: set[str], oldest: str) -> list[str]:
+    """Delete the staging of every run that is neither kept nor ran after `oldest` (stedi.lake.oldest_kept).
+    Execution names are in no order: which run ran first is told by when S3 got a file of each (runs run
+    one at a time, so any file of a later run is newer than every file of an earlier one)."""
+    since = _written_at(s3, bucket, oldest)
     pruned = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RUNS_PREFIX, Delimiter="/"):
         for prefix in page.get("CommonPrefixes", []):
             run_id = prefix["Prefix"][len(RUNS_PREFIX):].rstrip("/")
-            if run_id not in keep:
-                _delete_prefix(s3, bucket, prefix["Prefix"])
-                pruned.append(run_id)
+            if run_id in keep:
+                continue
+            written = _written_at(s3, bucket, run_id)
+            if since is not None and written is not None and written > since:
+                continue  # failed after the oldest run kept: kept as long as it is
+            _delete_prefix(s3, bucket, prefix["Prefix"])
+            pruned.append(run_id)
     return pruned
+
+
+def _written_at(s3: Any, bucket: str, run_id: str) -> Any:
+    """When S3 got the first-listed file of a run's staging (a datetime), or None if it has none."""
+    first = s3.list_objects_v2(Bucket=bucket, Prefix=f"{RUNS_PREFIX}{run_id}/", MaxKeys=1).get("Contents", [])
+    return first[0]["LastModified"] if first else None
 
 
 def _delete_prefix(s3: Any, bucket: str, prefix: str) -> None:
@@ -137,6 +150,6 @@ def publish_run(glue: Any, s3: Any, *, bucket: str, staging_database: str, publi
     entry = glue_manifest_entry(run, stage_summaries, jobs)
     repoint_published_tables(glue, staging_database, published_database, run)
     manifest = write_manifest(s3, bucket, entry)
-    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest))
+    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest), oldest=oldest_kept(manifest))
     # The run summary, as published.json records it: the execution's output.
     return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned), "summary": entry}

@@ -1,6 +1,8 @@
 """The Lambda handlers and the stedi.aws functions under them, against moto's Athena, Glue and S3."""
 
+import itertools
 import json
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -52,6 +54,19 @@ def aws():
         boto3.client("athena", region_name=REGION).create_work_group(Name=WORKGROUP)
         yield
         state_manager.unset_transition("athena::execution")
+
+
+@pytest.fixture
+def runs_apart(monkeypatch):
+    """An object's LastModified is when S3 got it (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html),
+    and runs, one at a time, are minutes apart; moto lists it to the second, and these tests run in one.
+    Here each object S3 gets is a second after the one before, so that the order of runs shows in their
+    files' times as it does on AWS."""
+    import moto.s3.models
+
+    clock = itertools.count()
+    start = moto.s3.models.utcnow()
+    monkeypatch.setattr(moto.s3.models, "utcnow", lambda: start + timedelta(seconds=next(clock)))
 
 
 def queue_athena_results(values: list) -> None:
@@ -266,7 +281,7 @@ def published(glue) -> dict[str, str]:
     return locations
 
 
-def test_publishing_repoints_every_table_records_the_manifest_and_keeps_the_last_runs(aws):
+def test_publishing_repoints_every_table_records_the_manifest_and_keeps_the_last_runs(aws, runs_apart):
     glue, s3 = boto3.client("glue", region_name=REGION), boto3.client("s3", region_name=REGION)
     s3.put_object(Bucket=BUCKET, Key="runs/failed-run/customer_landing/part-0.parquet", Body=b"x")
     runs = [f"run-{n}" for n in range(1, 5)]
@@ -366,7 +381,7 @@ def lake_state() -> tuple[bytes, set[str]]:
 
 
 @pytest.fixture
-def published_once(aws):
+def published_once(aws, runs_apart):
     """run-1 published, a failed run's staging left behind, run-2 staged and checked: what is at stake."""
     publish(stage_everything("run-1"))
     boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="runs/failed-run/x/part-0.parquet", Body=b"x")
@@ -421,15 +436,27 @@ def test_a_publish_failing_half_way_through_the_tables_leaves_them_all_at_the_la
 
 def test_a_publish_failing_while_pruning_is_published_whole_and_the_next_one_prunes(published_once, monkeypatch):
     glue = boto3.client("glue", region_name=REGION)
+    publish(published_once)  # run-2
+    publish(stage_everything("run-3"))
+    run = stage_everything("run-4")  # its publish drops run-1 and the run that failed after it
     failing_from_now_on(monkeypatch, "s3.DeleteObjects")
     with pytest.raises(Exception, match="injected"):
-        publish(published_once)
+        publish(run)
     monkeypatch.undo()
     manifest, staged = lake_state()
     assert [entry["run_id"] for entry in [json.loads(manifest)["current"], *json.loads(manifest)["history"]]] == [
-        "run-2", "run-1"]
-    assert staged == {"run-1", "run-2", "failed-run"}
-    assert set(published(glue).values()) == {f"s3://{BUCKET}/runs/run-2/{table}" for table in TABLES}
+        "run-4", "run-3", "run-2"]
+    assert staged == {"run-1", "failed-run", "run-2", "run-3", "run-4"}
+    assert set(published(glue).values()) == {f"s3://{BUCKET}/runs/run-4/{table}" for table in TABLES}
 
+    publish(stage_everything("run-5"))
+    assert lake_state()[1] == {"run-3", "run-4", "run-5"}
+
+
+def test_a_failed_run_s_files_are_kept_as_long_as_a_published_run_older_than_it(published_once):
+    """A failed run's Cause points at its files: they stay while the runs around it are kept."""
+    publish(published_once)  # run-2: the failed run ran after run-1, which is kept
     publish(stage_everything("run-3"))
-    assert lake_state()[1] == {"run-1", "run-2", "run-3"}
+    assert lake_state()[1] == {"run-1", "failed-run", "run-2", "run-3"}
+    publish(stage_everything("run-4"))  # run-1 goes, and the failed run with it
+    assert lake_state()[1] == {"run-2", "run-3", "run-4"}

@@ -47,7 +47,7 @@ def test_a_new_execution_after_the_fix_publishes_as_if_the_failed_run_had_never_
     run_id, locations = published(stack)
     assert run_id == "run-after-fix"
     assert locations == {table: f"s3://{BUCKET}/runs/run-after-fix/{table}" for table in TABLES}
-    # The failed run was never published; the publish removes its staging with the other unpublished runs.
+    # The failed run was never published; no published run older than it is kept, so the publish removes its staging.
     manifest = stack.client("s3").get_object(Bucket=BUCKET, Key="published.json")["Body"].read().decode()
     assert "run-before-fix" not in manifest
     staged = {obj["Key"].split("/")[1] for obj in
