@@ -32,8 +32,6 @@ MAX_ERROR = 256
 MAX_CAUSE = 32_768
 MAX_SUBJECT = 99
 MAX_MESSAGE_BYTES = 262_144
-# The link to an execution in the Step Functions console. The state machine fills it in with
-# States.Format, the Region substituted at deploy and the execution's ARN ($$.Execution.Id).
 # The AWS console's host in each partition; a GovCloud or China execution is not in the global console.
 CONSOLE_HOSTS = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn",
                  "aws-us-gov": "console.amazonaws-us-gov.com"}

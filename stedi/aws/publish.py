@@ -5,14 +5,17 @@ tables at this run's prefix, copying the definition the Glue job registered
 in the staging database; a run that failed never reaches this step, so the
 published tables keep pointing at the last good run. Glue has no transaction
 over several tables: should it refuse one table, those already repointed are
-put back as they were, so that the run fails with every table at the last run. published.json in the
-bucket records the run and its figures, with the runs published before it,
-as the local lake's manifest does; the staging of any other run is deleted.
+put back as they were, so that the run fails with every table at the last
+run. published.json in the bucket records the run and its figures, with the
+runs published before it, as the local lake's manifest does; the staging of
+the runs it no longer keeps is deleted, but for a run that failed after the
+oldest of those it keeps.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Mapping
 
 from stedi.accounting import manifest_entry
@@ -128,7 +131,7 @@ def prune_runs(s3: Any, bucket: str, keep: set[str], oldest: str) -> list[str]:
     return pruned
 
 
-def _written_at(s3: Any, bucket: str, run_id: str) -> Any:
+def _written_at(s3: Any, bucket: str, run_id: str) -> datetime | None:
     """When S3 got the first-listed file of a run's staging (a datetime), or None if it has none."""
     first = s3.list_objects_v2(Bucket=bucket, Prefix=f"{RUNS_PREFIX}{run_id}/", MaxKeys=1).get("Contents", [])
     return first[0]["LastModified"] if first else None
