@@ -135,8 +135,9 @@ def manifest_entry(run_id: str, engine: str, consent_scope: str, summaries: Iter
 
 
 # The run history: one row per figure, so that "how did X move over the last runs" is one query.
-#   measure  run (one row per run, there even for a run that got through no stage: no figure, its outcome)
-#            | rows | rejected | filtered | drift | check | stage_seconds | check_seconds
+#   measure  run (one row per run, there even for a run that got through no stage: no figure; its stage is
+#            where a run that was not published ended, '' if unknown) | rows | rejected | filtered | drift
+#            | check | stage_seconds | check_seconds
 #   subject  the table (rows, check), source (rejected, drift) or stage (filtered, seconds)
 #   detail   the reason, rule, key outside the schema (drift: value = the lines carrying it, its example file
 #            is in the manifest) or check name; '' for rows and seconds, and where nothing was set aside
@@ -150,8 +151,10 @@ OUTCOMES = ("published", "failed", "crashed", "stopped", "timed_out")
 
 
 def history_rows(run_id: str, engine: str, consent_scope: str, outcome: str,
-                 summaries: Iterable[Mapping[str, Any]], stage_seconds: Mapping[str, float]) -> list[dict[str, Any]]:
-    """A run's rows of the history, whatever its outcome: the run's own row, then every stage it got through."""
+                 summaries: Iterable[Mapping[str, Any]], stage_seconds: Mapping[str, float],
+                 ended_at: str = "") -> list[dict[str, Any]]:
+    """A run's rows of the history, whatever its outcome: the run's own row (with `ended_at`, the stage or
+    step where a run that was not published ended), then every stage it got through."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome {outcome!r}: one of {', '.join(OUTCOMES)}")
     finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -163,7 +166,7 @@ def history_rows(run_id: str, engine: str, consent_scope: str, outcome: str,
                      "outcome": outcome, "stage": stage, "measure": measure, "subject": subject, "detail": detail,
                      "value": value, "status": status, "expected": expected, "actual": actual})
 
-    add("", "run", "")
+    add(ended_at, "run", "")
     for summary in summaries:
         stage = summary["stage"]
         for table, count in summary["rows"].items():
@@ -197,7 +200,8 @@ def history_entries(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "checks": {status: 0 for status in CHECK_STATUSES},
             "failures": [], "results": [], "stage_seconds": {}, "check_seconds": {}})
         measure, subject, detail = row["measure"], row["subject"], row["detail"]
-        if measure == "run":  # the run's own row carries no figure
+        if measure == "run":  # the run's own row carries no figure: where it ended, if it was not published
+            run["ended_at"] = row["stage"]
             continue
         if measure == "rows":
             run["rows"][subject] = int(row["value"])

@@ -143,8 +143,18 @@ def run_pipeline(
         finally:  # every run leaves its figures in the history, whatever became of it
             duck.write_rows(lake.history_dir / f"{run_id}.parquet", HISTORY_COLUMNS, history_rows(
                 run_id, engine, consent_scope, outcome, [stage.summary() for stage in report.stages],
-                {stage.stage: stage.seconds for stage in report.stages}))
+                {stage.stage: stage.seconds for stage in report.stages}, _ended_at(report, outcome)))
     return report
+
+
+def _ended_at(report: RunReport, outcome: str) -> str:
+    """Where a run that was not published ended: the stage whose check failed, the stage it was running
+    when it crashed or was stopped, or publish."""
+    if outcome == "published":
+        return ""
+    if outcome == "failed":
+        return report.stages[-1].stage
+    return STAGES[len(report.stages)] if len(report.stages) < len(STAGES) else "publish"
 
 
 def _run_stages(runner: Engine, audit: Audit, report: RunReport, expected_counts: Mapping[str, int],

@@ -25,6 +25,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60re
 h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 .meta { color: #5b6575; } .outcome { font-weight: 600; }
 .published { color: #17703a; } .failed, .crashed { color: #b3261e; } .not_run { color: #8a93a3; }
+.stopped, .timed_out { color: #8a6d00; }
 ol.stages { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .4rem; }
 ol.stages li { border: 1px solid #c9d1dc; border-radius: 6px; padding: .4rem .6rem; min-width: 9rem; }
 ol.stages li.failed { border-color: #b3261e; background: #fdecea; }
@@ -64,11 +65,12 @@ def render(run: dict[str, Any], examples: Examples | None = None) -> str:
 
 
 def _stage_status(run: dict[str, Any], stage: str) -> str:
+    if run["outcome"] in ("crashed", "stopped", "timed_out") and stage == run.get("ended_at"):
+        return "failed" if run["outcome"] == "crashed" else "stopped"
     if stage not in run["stage_seconds"]:
         return "not_run"
     failed = {check.split(".")[0] for check in run["failures"]}
-    own_tables = set(STAGE[stage].tables)
-    if failed & own_tables or (run["outcome"] == "crashed" and stage == list(run["stage_seconds"])[-1]):
+    if failed & set(STAGE[stage].tables):
         return "failed"
     return "passed"
 

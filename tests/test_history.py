@@ -57,6 +57,8 @@ def test_failed_and_crashed_runs_are_kept_too_newest_first(lake, capsys, monkeyp
     assert list(failed_entry["stage_seconds"]) == ["landing", "customer_trusted", "accelerometer_trusted"]
     assert list(crashed["stage_seconds"]) == ["landing", "customer_trusted", "accelerometer_trusted"]
     assert crashed["checks"]["failed"] == 0 and "customer_curated" not in crashed["rows"]
+    assert (crashed["ended_at"], failed_entry["ended_at"], published_entry["ended_at"]) == (
+        "customer_curated", "accelerometer_trusted", "")
     assert [entry["run_id"] for entry in history(lake, capsys, "--last", "1")] == [crashed["run_id"]]
 
 
@@ -70,7 +72,7 @@ def test_a_run_that_ended_before_its_first_stage_is_kept_too(lake, capsys, monke
         run(lake)
 
     [ended] = history(lake, capsys)
-    assert ended["outcome"] == outcome
+    assert (ended["outcome"], ended["ended_at"]) == (outcome, "landing")
     assert ended["rows"] == {} and ended["stage_seconds"] == {} and ended["checks"]["passed"] == 0
 
 

@@ -11,7 +11,8 @@ from lakes import T0, customer, make_lake, reading, step, write_landing
 
 from stedi.catalogue import LANDING_SOURCES
 from stedi.cli import main
-from stedi.pipeline import run_history
+from stedi.engines import DuckDBEngine
+from stedi.pipeline import run_history, run_pipeline
 from stedi.report import example_files, render
 
 pytestmark = pytest.mark.browser
@@ -155,6 +156,29 @@ def drift_lake(tmp_path):
 
 
 DRIFT = {"customer": {"tag<1>": 2, "\u00e9t\u00e9": 1}, "accelerometer": {"battery": 3}, "step_trainer": {}}
+
+
+@pytest.mark.parametrize("stop, outcome, status", [(RuntimeError("disk on fire"), "crashed", "failed"),
+                                                  (KeyboardInterrupt(), "stopped", "stopped")])
+def test_a_run_that_ended_mid_stage_shows_that_stage_as_where_it_ended(lake, tmp_path, monkeypatch, stop, outcome,
+                                                                       status):
+    original = DuckDBEngine.run_stage
+
+    def end_at_curated(self, stage, *args):
+        if stage == "customer_curated":
+            raise stop
+        return original(self, stage, *args)
+
+    monkeypatch.setattr(DuckDBEngine, "run_stage", end_at_curated)
+    with pytest.raises(type(stop)):
+        run_pipeline(lake)
+    [ended] = run_history(lake)
+    assert ended["outcome"] == outcome
+    page = tmp_path / "ended.html"
+    page.write_text(render(ended, example_files(lake, ended["run_id"])))
+    stages = rendered(page).stages
+    assert (stages["accelerometer_trusted"], stages["customer_curated"], stages["step_trainer_trusted"]) == (
+        "passed", status, "not_run")
 
 
 def test_the_keys_outside_the_schema_shown_are_what_status_and_history_say(drift_lake, capsys, tmp_path):

@@ -98,7 +98,8 @@ def run_history_rows(state: Mapping[str, Any], *, execution_name: str, published
     else:
         outcome = "crashed"
     seconds = {stage: float(jobs[stage]["seconds"]) for stage in STAGES if stage in jobs}
-    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, summaries, seconds)
+    ended_at = "" if outcome == "published" else str(state.get("failed_stage", ""))
+    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, summaries, seconds, ended_at)
 
 
 def ended_run_rows(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:

@@ -103,8 +103,10 @@ def test_the_outcome_and_the_figures_of_a_run_state(parts, published, outcome):
     rows = run_history_rows(state(checks=checks, jobs=jobs, **parts), execution_name="run-7", published=published,
                             settings=SETTINGS)
     assert rows == history_rows("run-7", "glue", "customer", outcome, summaries(failed),
-                                {"landing": 61.0, "customer_trusted": 42.0, "accelerometer_trusted": 5.0})
+                                {"landing": 61.0, "customer_trusted": 42.0, "accelerometer_trusted": 5.0},
+                                parts.get("failed_stage", ""))
     assert {row["outcome"] for row in rows} == {outcome}
+    assert rows[0]["measure"] == "run" and rows[0]["stage"] == parts.get("failed_stage", "")  # where it ended
 
 
 def test_a_run_that_failed_at_its_input_or_never_got_a_run_has_no_rows():
@@ -117,7 +119,8 @@ def test_a_run_that_failed_at_its_input_or_never_got_a_run_has_no_rows():
 def test_a_run_that_failed_before_its_first_check_has_its_own_row():
     [row] = run_history_rows(state(checks={}, failed_stage="landing"), execution_name="run-7", published=False,
                              settings=SETTINGS)
-    assert (row["run_id"], row["outcome"], row["measure"], row["value"]) == ("run-7", "crashed", "run", None)
+    assert (row["run_id"], row["outcome"], row["measure"], row["stage"], row["value"]) == (
+        "run-7", "crashed", "run", "landing", None)
 
 
 @pytest.mark.parametrize("status, detail_type, execution_input", [

@@ -267,7 +267,9 @@ def expected_history(execution, record_state: str, outcome: str) -> list[dict]:
     state = state_input(execution, record_state)
     summaries = [state["checks"][stage] for stage in STAGES if stage in state.get("checks", {})]
     seconds = {stage: job["seconds"] for stage, job in state.get("jobs", {}).items()}
-    return history_rows(state["run"]["run_id"], "glue", state["run"]["consent_scope"], outcome, summaries, seconds)
+    ended_at = "" if outcome == "published" else state.get("failed_stage", "")
+    return history_rows(state["run"]["run_id"], "glue", state["run"]["consent_scope"], outcome, summaries, seconds,
+                        ended_at)
 
 
 def without_time(rows: list[dict]) -> list[dict]:
@@ -325,11 +327,11 @@ def test_a_stopped_or_timed_out_run_appends_its_own_row(stack, status, outcome):
     assert recorded == {"rows": 1, "statements": 1, "outcome": outcome}
 
 
-@pytest.mark.parametrize("how, outcome, last_stage", [
-    ("check", "failed", "customer_trusted"),
-    ("crash", "crashed", "accelerometer_trusted"),
+@pytest.mark.parametrize("how, outcome, last_stage, ended_at", [
+    ("check", "failed", "customer_trusted", "customer_trusted"),
+    ("crash", "crashed", "accelerometer_trusted", "customer_curated"),
 ])
-def test_a_failed_run_appends_its_history_rows_too(stack, how, outcome, last_stage):
+def test_a_failed_run_appends_its_history_rows_too(stack, how, outcome, last_stage, ended_at):
     if how == "check":
         stack.answer = failing_answers({DUPLICATE_EMAILS: 3})
     else:
@@ -340,7 +342,10 @@ def test_a_failed_run_appends_its_history_rows_too(stack, how, outcome, last_sta
     rows = read_parquet_table(history_location())
     assert without_time(rows) == without_time(expected_history(execution, "Record failed run", outcome))
     assert {row["outcome"] for row in rows} == {outcome}
-    assert [stage for stage in STAGES if any(row["stage"] == stage for row in rows)][-1] == last_stage
+    [own] = [row for row in rows if row["measure"] == "run"]
+    assert own["stage"] == ended_at  # where the run ended: the check that failed, the job that crashed
+    figures = [row for row in rows if row["measure"] != "run"]
+    assert [stage for stage in STAGES if any(row["stage"] == stage for row in figures)][-1] == last_stage
     failed = [(row["subject"], row["detail"], row["expected"], row["actual"]) for row in rows
               if row["measure"] == "check" and row["status"] == "failed"]
     assert failed == ([("customer_trusted", "unique_email", "0", "3")] if how == "check" else [])
