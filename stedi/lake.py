@@ -36,19 +36,24 @@ def new_run_id() -> str:
 
 def next_manifest(previous: dict | None, run: dict) -> dict:
     """The manifest that publishes `run`: it becomes current, and the last few before it stay as history."""
-    history = [] if previous is None else [previous["current"], *previous["history"]]
+    history = [] if previous is None else published_entries(previous)
     return {"current": run, "history": history[: KEEP_PUBLISHED - 1]}
+
+
+def published_entries(manifest: dict) -> list[dict]:
+    """A manifest's published runs, newest first: the current one, then those kept as history."""
+    return [manifest["current"], *manifest["history"]]
 
 
 def kept_runs(manifest: dict) -> set[str]:
     """The published runs whose staging a manifest still needs."""
-    return {entry["run_id"] for entry in [manifest["current"], *manifest["history"]]}
+    return {entry["run_id"] for entry in published_entries(manifest)}
 
 
 def oldest_kept(manifest: dict) -> str:
     """The oldest of the published runs a manifest keeps: a run that failed after it is kept too, so that
     its tables can be looked into as long as a published run older than it is kept."""
-    return [manifest["current"], *manifest["history"]][-1]["run_id"]
+    return published_entries(manifest)[-1]["run_id"]
 
 
 class LakeError(Exception):

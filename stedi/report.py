@@ -16,7 +16,7 @@ from html import escape
 from typing import Any, Mapping
 
 from stedi.catalogue import LANDING_SOURCES, PLAIN, SOURCE, STAGE, STAGE_LIST
-from stedi.lake import Lake
+from stedi.lake import Lake, published_entries
 
 Examples = Mapping[str, Mapping[str, str]]  # source -> key outside its schema -> a file with a line carrying it
 
@@ -176,7 +176,7 @@ def example_files(lake: Lake, run_id: str) -> dict[str, dict[str, str]]:
     run's entry in published.json (what `stedi status --json` shows), else from its staged <source>_drift
     tables; {} when neither is kept any more."""
     manifest = lake.published()
-    for entry in [manifest["current"], *manifest["history"]] if manifest else []:
+    for entry in published_entries(manifest) if manifest else []:
         if entry["run_id"] == run_id and "drift" in entry:
             return {source: {key: found["example_file"] for key, found in keys.items()}
                     for source, keys in entry["drift"].items()}

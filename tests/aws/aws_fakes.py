@@ -97,11 +97,16 @@ def load_handler(name: str):
     """A handler module from functions/handlers/, imported once (its boto3 clients are module-level, as on Lambda)."""
     module_name = f"stedi_handlers_{name}"
     if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, HANDLERS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        sys.modules[module_name] = _handler_module(module_name, name)
     return sys.modules[module_name]
+
+
+def _handler_module(module_name: str, name: str):
+    """functions/handlers/<name>.py run as a new module called `module_name`."""
+    spec = importlib.util.spec_from_file_location(module_name, HANDLERS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_handler_in_new_environment(name: str):
@@ -119,14 +124,11 @@ def load_handler_in_new_environment(name: str):
             self._metrics, self._dimensions, self._metadata, self._default_dimensions = {}, {}, {}, {}
             super().__init__(*args, **kwargs)
 
-    spec = importlib.util.spec_from_file_location(f"stedi_handlers_{name}_{uuid.uuid4().hex}", HANDLERS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
     shared, aws_lambda_powertools.Metrics = aws_lambda_powertools.Metrics, EnvironmentMetrics
     try:
-        spec.loader.exec_module(module)
+        return _handler_module(f"stedi_handlers_{name}_{uuid.uuid4().hex}", name)
     finally:
         aws_lambda_powertools.Metrics = shared
-    return module
 
 
 @dataclass
