@@ -4,15 +4,19 @@
 
 Takes the lake's published run (`stedi run` on DuckDB or Spark writes the same
 Parquet layout as Glue does on S3) and, stage by stage, the queries the check
-Lambda sends to Athena: a row count per table the stage writes, then each check
-of stedi.checks (two queries for a check compared with a second query; a check
-pinned to a supplied count is skipped when no count is supplied, as here).
+Lambda sends to Athena, as stedi.accounting.audit asks them and
+stedi.aws.athena groups them: the stage's values (row counts and checks) in one
+query of one row, but for a query of information_schema, which goes on its own,
+and one query per table of what the stage set aside, and for landing one of the
+drift. A check pinned to a supplied count is skipped when no count is supplied,
+as here.
 
 Bytes scanned by a query, per table it names:
 * Parquet: the compressed size of the columns the query names (Athena reads only
   those column chunks; a bare count(*) reads only the footers, taken as 0);
 * JSON: the whole table as JSON lines (text is read whole, whatever the query);
 * the <source>_raw tables are the landing files, read whole in both cases.
+A query of one row made of several scans what each of its parts scans.
 Athena bills at least 10 MB per query, rounded up to the next MB.
 """
 
@@ -27,8 +31,9 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from stedi.catalogue import SOURCE, SOURCES, STAGE, STAGES, TABLES
-from stedi.checks import CHECKS, EqualsQuery, SuppliedCount, count
+from stedi.accounting import audit
+from stedi.aws.athena import grouped
+from stedi.catalogue import SOURCE, SOURCES, STAGES, TABLES
 from stedi.duck import quote
 from stedi.lake import Lake
 
@@ -37,16 +42,18 @@ MINIMUM_BILLED = 10 * MB
 CONSENT_SCOPE = "reading"
 
 
-def stage_queries(stage: str) -> list[str]:
-    """What the check Lambda runs for a stage: row counts, then the checks."""
-    queries = [count(table) for table in STAGE[stage].record_tables]
-    for check in CHECKS[stage]:
-        if isinstance(check.expect, SuppliedCount):
-            continue
-        queries.append(check.render(check.sql, CONSENT_SCOPE))
-        if isinstance(check.expect, EqualsQuery):
-            queries.append(check.render(check.expect.sql, CONSENT_SCOPE))
-    return queries
+def stage_queries(stage: str) -> list[list[str]]:
+    """What the check Lambda sends to Athena for a stage: each query, as the parts it is made of."""
+    asked: list[list[str]] = []
+
+    def ask(values: list[str], rows: list[str]) -> tuple[dict, dict]:
+        together, alone = grouped(values)
+        asked.extend([[*together]] if together else [])
+        asked.extend([sql] for sql in (*alone, *rows))
+        return {sql: 0 for sql in values}, {sql: [] for sql in rows}
+
+    audit(stage, ask, consent_scope=CONSENT_SCOPE, expected_counts={}, schema="stedi_staging")
+    return asked
 
 
 def table_sizes(con: duckdb.DuckDBPyConnection, lake: Lake, staging: Path) -> tuple[dict, dict]:
@@ -98,7 +105,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     totals = [0, 0, 0, 0, 0]
     for stage in STAGES:
-        figures = [scanned(sql, columns, as_json) for sql in stage_queries(stage)]
+        figures = [tuple(map(sum, zip(*(scanned(sql, columns, as_json) for sql in parts), strict=True)))
+                   for parts in stage_queries(stage)]
         row = [len(figures), sum(p for p, _ in figures), sum(billed(p) for p, _ in figures),
                sum(j for _, j in figures), sum(billed(j) for _, j in figures)]
         totals = [a + b for a, b in zip(totals, row, strict=True)]

@@ -237,6 +237,11 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("aw-history-forgotten", "each AWS publish forgets the runs published before it, and prunes them",
            "stedi/aws/publish.py", "manifest = next_manifest(read_manifest(s3, bucket), entry)",
            "manifest = next_manifest(None, entry)", AWS_PUBLISH),
+    # ---------------------------------------------------------------- Athena (stedi/aws/athena.py)
+    mutant("aw-values-misread", "a stage's values, asked in one query, are read back against the wrong checks",
+           "stedi/aws/athena.py", 'found = dict(zip(together, answers.pop(("row", together)), strict=True))',
+           'found = dict(zip(reversed(together), answers.pop(("row", together)), strict=True))',
+           ("tests/aws/test_aws_handlers.py",)),
     # ---------------------------------------------------------------- the trigger (stedi/aws/trigger.py)
     mutant("tr-name-time-dependent", "the execution name depends on when the batch is handled: a redelivered "
            "batch starts a second run",

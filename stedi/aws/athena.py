@@ -12,6 +12,9 @@ with QueryTimedOut, which the state machine retries, rather than dying.
 queued queries against an account-wide quota per Region, shared by every
 workgroup, and refuses the query past it (TooManyRequestsException):
 https://docs.aws.amazon.com/athena/latest/ug/service-limits.html
+Queries of one value each go as one query of one row (`one_row_query`): a
+stage's twenty-odd counts cost one query's queueing and start-up, and one
+10 MB billing minimum, instead of one each.
 """
 
 from __future__ import annotations
@@ -80,11 +83,24 @@ class AthenaQuery:
         rows = [row for page in pages for row in page["ResultSet"]["Rows"]]
         return [tuple(cell.get("VarCharValue") for cell in row["Data"]) for row in rows[1:]]
 
+    def one_row(self, queries: tuple[str, ...]) -> tuple[float | int | None, ...]:
+        """The value of each query, from one query of one row (one_row_query)."""
+        query_id = self._run(one_row_query(queries))
+        rows = self.client.get_query_results(QueryExecutionId=query_id, MaxResults=2)["ResultSet"]["Rows"]
+        cells = rows[1]["Data"] if len(rows) > 1 else []
+        if len(cells) != len(queries):
+            raise QueryFailed(f"query {query_id} gave {len(cells)} values for {len(queries)} queries")
+        return tuple(parse_number(cell.get("VarCharValue")) for cell in cells)
+
     def run_all(self, values: Iterable[str], rows: Iterable[str] = ()) -> Answers:
-        """Each distinct query once, `concurrency` at a time. The first failure stops the queries
+        """Each distinct query once, `concurrency` at a time: the value queries as one (one_row), but for
+        those of information_schema, and each rows query on its own. The first failure stops the queries
         still running, drops those not started, and is raised."""
-        work = {("value", sql): self.__call__ for sql in values} | {("rows", sql): self.rows for sql in rows}
-        answers: dict[tuple[str, str], Any] = {}
+        together, alone = grouped(values)
+        work: dict[tuple[str, Any], Callable] = {("row", together): self.one_row} if together else {}
+        work |= {("value", sql): self.__call__ for sql in alone}
+        work |= {("rows", sql): self.rows for sql in rows}
+        answers: dict[tuple[str, Any], Any] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             futures = {pool.submit(run, sql): (kind, sql) for (kind, sql), run in work.items()}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -95,8 +111,9 @@ class AthenaQuery:
                 raise failed[0].exception()
             for future, key in futures.items():
                 answers[key] = future.result()
-        return Answers({sql: answer for (kind, sql), answer in answers.items() if kind == "value"},
-                       {sql: answer for (kind, sql), answer in answers.items() if kind == "rows"})
+        found = dict(zip(together, answers.pop(("row", together)), strict=True)) if together else {}
+        found |= {sql: answer for (kind, sql), answer in answers.items() if kind == "value"}
+        return Answers(found, {sql: answer for (kind, sql), answer in answers.items() if kind == "rows"})
 
     def _run(self, sql: str) -> str:
         budget = self.remaining_seconds() - self.reserve_seconds
@@ -133,6 +150,20 @@ class AthenaQuery:
                                     f"SQL: {sql}")
             self.sleep(min(interval, max(deadline - self.clock(), 0)))
             interval = min(interval * 2, self.max_poll_seconds)
+
+
+def grouped(values: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Distinct value queries: those sent as one (one_row_query), and those sent on their own. Athena's
+    documentation queries information_schema on its own, and so does this, rather than within a query of
+    the tables: https://docs.aws.amazon.com/athena/latest/ug/querying-glue-catalog-listing-all-columns-for-all-tables.html"""
+    values = tuple(dict.fromkeys(values))
+    return (tuple(sql for sql in values if "information_schema" not in sql),
+            tuple(sql for sql in values if "information_schema" in sql))
+
+
+def one_row_query(queries: Iterable[str]) -> str:
+    """Queries of one value each as one query of one row: a column per query, in order (scalar subqueries)."""
+    return "SELECT\n" + ",\n".join(f"  ({sql})" for sql in queries)
 
 
 def parse_number(text: str | None) -> float | int | None:

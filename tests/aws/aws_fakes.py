@@ -507,7 +507,7 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
                 athena_insert(query, database, query_id)
             self.query_results[query_id] = athena_results([])
         else:
-            self.query_results[query_id] = athena_results(stack.answer(query))
+            self.query_results[query_id] = answered(stack.answer, query)
         return query_id
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", start_query_execution)
@@ -802,6 +802,13 @@ def nothing_found(sql: str):
     return [] if sql in _row_queries() else 0
 
 
+def answer_from_duckdb(con, sql: str):
+    """Athena's answer as DuckDB gives it over `con`: a value query's value, a rows query's rows. A cursor
+    per query: the check Lambda runs them at once."""
+    rows = con.cursor().execute(sql).fetchall()
+    return rows if sql in _row_queries() else rows[0][0]
+
+
 @functools.cache
 def _row_queries() -> frozenset[str]:
     """The queries whose answer is rows rather than a value: each stage's drift and set-aside queries."""
@@ -811,6 +818,27 @@ def _row_queries() -> frozenset[str]:
     rows = {drift_query(stage) for stage in STAGES}
     rows |= {sql for stage in STAGES for sql in set_aside_queries(stage).values()}
     return frozenset(rows)
+
+
+# A query of one row made of several (stedi.aws.athena.one_row_query): each part, one line, is a query of its own.
+ONE_ROW_QUERY = re.compile(r"\ASELECT\n  \((?P<parts>.*)\)\Z", re.DOTALL)
+
+
+def one_row_parts(query: str) -> list[str] | None:
+    """The queries a one-row query is made of, or None for any other query."""
+    match = ONE_ROW_QUERY.match(query)
+    if match is None:
+        return None
+    parts = match["parts"].split("),\n  (")
+    assert not any("\n" in part for part in parts), "a part of a one-row query spans lines: split it another way"
+    return parts
+
+
+def answered(answer: Callable[[str], object], query: str):
+    """Athena's result set for `query`, from `answer` (SQL -> a value or rows): a one-row query of several
+    has a column per part, each part's value."""
+    parts = one_row_parts(query)
+    return athena_results(answer(query) if parts is None else [tuple(answer(part) for part in parts)])
 
 
 def athena_results(answer):

@@ -16,15 +16,17 @@ from aws_fakes import (
     STAGING_DB,
     WORKGROUP,
     LambdaContext,
-    athena_results,
+    answered,
     load_handler,
     nothing_found,
+    one_row_parts,
     register_staged_tables,
 )
 from moto import mock_aws
 from moto.athena.models import AthenaBackend
 from moto.moto_api import state_manager
 
+from stedi.accounting import drift_query, set_aside_queries
 from stedi.aws.athena import AthenaQuery, QueryFailed, QueryTimedOut
 from stedi.aws.run_input import validate_run_input
 from stedi.aws.settings import Settings
@@ -40,7 +42,7 @@ def aws(monkeypatch):
 
     def answering(self, query, *args, **kwargs):  # every check passes: counts 0, nothing set aside
         query_id = start(self, query, *args, **kwargs)
-        self.query_results[query_id] = athena_results(nothing_found(query))
+        self.query_results[query_id] = answered(nothing_found, query)
         return query_id
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", answering)
@@ -96,11 +98,25 @@ def test_no_check_relies_on_a_session_schema(scope):
 # ---------------------------------------------------------------- point 3: the Lambda's time, queries at once
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_s_values_are_asked_in_one_query_and_information_schema_apart(aws, stage):
+    check_stage(stage, LambdaContext())
+
+    sent = [query["Query"] for query in issued()]
+    [together] = [sql for sql in sent if one_row_parts(sql)]
+    catalog = [sql for sql in sent if "information_schema" in sql]
+    assert not any("information_schema" in part for part in one_row_parts(together))
+    assert len(catalog) == (stage == "machine_learning_curated")  # no_personal_columns
+    rows_queries = [*set_aside_queries(stage).values(), *filter(None, [drift_query(stage)])]
+    assert sorted(sent) == sorted([together, *catalog, *rows_queries])
+
+
 def test_a_stage_s_queries_run_at_once_and_finish_within_the_lambda_s_time(aws):
-    """Landing sends 24 queries. Each takes about 0.6 s here: one after another they need more than the
-    10 s this invocation has; four at a time (QUERY_CONCURRENCY) they fit."""
-    state_manager.set_transition("athena::execution", {"progression": "time", "seconds": 0.1})
-    context = LambdaContext(timeout_seconds=10)
+    """Landing sends five queries (its values in one, then what each source set aside and the drift). Each
+    takes about 1.4 s here (polled at 0.2, 0.6 and 1.4 s): one after another they need more than the 4.5 s
+    this invocation gives them; four at a time (QUERY_CONCURRENCY) they fit."""
+    state_manager.set_transition("athena::execution", {"progression": "time", "seconds": 0.35})
+    context = LambdaContext(timeout_seconds=5)
     started = time.monotonic()
 
     summary = check_stage("landing", context)
@@ -112,7 +128,7 @@ def test_a_stage_s_queries_run_at_once_and_finish_within_the_lambda_s_time(aws):
 
 def test_a_check_running_out_of_time_stops_its_queries_and_says_so_before_lambda_ends_it(aws):
     state_manager.set_transition("athena::execution", {"progression": "manual", "times": 10**6})  # never finish
-    context = LambdaContext(timeout_seconds=5)
+    context = LambdaContext(timeout_seconds=2)
 
     with pytest.raises(QueryTimedOut, match="left") as timed_out:
         check_stage("landing", context)
@@ -137,7 +153,7 @@ def test_the_first_failed_query_stops_the_others(aws, monkeypatch):
     query = AthenaQuery(boto3.client("athena", region_name=REGION), STAGING_DB, WORKGROUP, concurrency=3)
 
     with pytest.raises(QueryFailed, match="SELECT 1"):
-        query.run_all(["SELECT 2", "SELECT 1", "SELECT 3", "SELECT 4", "SELECT 5"])
+        query.run_all([], rows=["SELECT 2", "SELECT 1", "SELECT 3", "SELECT 4", "SELECT 5"])
 
     states = {query["Query"]: query["Status"]["State"] for query in issued()}
     assert states.pop("SELECT 1") == "FAILED"

@@ -15,8 +15,10 @@ from aws_fakes import (
     STAGING_DB,
     WORKGROUP,
     LambdaContext,
+    answered,
     athena_results,
     load_handler,
+    one_row_parts,
     register_staged_tables,
 )
 from moto import mock_aws
@@ -84,8 +86,8 @@ def athena_answers(aws, monkeypatch) -> dict:
 
     def answering(self, query, *args, **kwargs):
         query_id = start(self, query, *args, **kwargs)
-        if query in by_sql:
-            self.query_results[query_id] = athena_results(by_sql[query])
+        if query in by_sql or one_row_parts(query):
+            self.query_results[query_id] = answered(by_sql.__getitem__, query)
         return query_id
 
     monkeypatch.setattr(AthenaBackend, "start_query_execution", answering)
