@@ -14,7 +14,7 @@ import pytest
 from lakes import T0, customer, make_lake, reading, run, step
 
 from stedi import duck
-from stedi.catalogue import FILTERING, PLAIN, STAGE_LIST
+from stedi.catalogue import FILTERING, PLAIN, SOURCES, STAGE_LIST
 from stedi.generate import generate_lake
 from stedi.lake import Lake
 
@@ -35,9 +35,9 @@ def bare_floor(lake: Path, out: Path) -> list[str]:
     return list(load_bare_floor().run_bare_floor(lake, out))
 
 
-def bare_spark(lake: Path, out: Path) -> list[str]:
+def bare_spark(lake: Path, out: Path, *options: str) -> list[str]:
     """Run the bare Spark script as the benchmark does, a process of its own: the tables it timed, in order."""
-    done = subprocess.run([sys.executable, str(BARE_SPARK_SCRIPT), "--lake", str(lake), "--out", str(out)],
+    done = subprocess.run([sys.executable, str(BARE_SPARK_SCRIPT), "--lake", str(lake), "--out", str(out), *options],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
@@ -111,7 +111,16 @@ def test_the_bare_floor_follows_the_rules_the_generated_and_starter_data_do_not_
     assert_bare_program_publishes_the_same(hand_made_lake(tmp_path / "lake"), tmp_path / "bare")
 
 
+def bare_spark_staging_landing(lake: Path, out: Path) -> list[str]:
+    """The bare Spark script with --stage-landing: each source's landing table first, then the five tables."""
+    timed = bare_spark(lake, out, "--stage-landing")
+    staged = [table for table in timed if table.endswith("_landing")]
+    assert sorted(staged) == sorted(f"{source}_landing" for source in SOURCES) and timed[:3] == staged
+    return timed[3:]
+
+
 @pytest.mark.spark
-def test_the_bare_spark_script_writes_the_tables_the_pipeline_publishes(tmp_path):
+@pytest.mark.parametrize("program", [bare_spark, bare_spark_staging_landing])
+def test_the_bare_spark_script_writes_the_tables_the_pipeline_publishes(tmp_path, program):
     """On the hand-made lake, whose cases each of its Spark SQL statements must get right; one Spark start."""
-    assert_bare_program_publishes_the_same(hand_made_lake(tmp_path / "lake"), tmp_path / "bare", bare_spark)
+    assert_bare_program_publishes_the_same(hand_made_lake(tmp_path / "lake"), tmp_path / "bare", program)
