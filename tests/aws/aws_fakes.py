@@ -19,6 +19,8 @@ patches moto where it falls short of AWS (see the notes on offline testing):
   files, recording the snapshot and registering the raw tables are the
   script's own, against moto.
 - Athena answers each query through `answer(sql)`: moto does not run SQL.
+  The query of one row in which the check Lambda asks a stage's values
+  (stedi.aws.athena.one_row_query) is answered part by part, a column each.
   By default every count is 0 and nothing is set aside; a test may answer
   from DuckDB over a local run's staged tables instead, or with `LakeAthena`
   from what the jobs wrote and the files the raw tables read. The SQL itself
