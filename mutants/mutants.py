@@ -206,36 +206,40 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lk-prune-before-rename", "older staging is deleted before the new manifest is in place", (Edit(
         "stedi/lake.py",
         "        os.replace(temporary, self.manifest_path)\n"
-        "        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(manifest))\n",
-        "        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(manifest))\n"
+        "        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(previous, manifest))\n",
+        "        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(previous, manifest))\n"
         "        os.replace(temporary, self.manifest_path)\n"),), FAULTS),
     mutant("lk-failed-run-pruned-at-once", "a failed run's staging is deleted by the next publish, however recent",
            "stedi/lake.py", "if folder.name not in keep and folder.name < oldest:", "if folder.name not in keep:",
            PUBLISH),
+    mutant("lk-first-failed-run-pruned-at-once", "a run that failed before the first publish is deleted by it",
+           "stedi/lake.py", 'return published_entries(manifest)[-1]["run_id"] if let_go else None',
+           'return published_entries(manifest)[-1]["run_id"]', PUBLISH + AWS_PUBLISH),
     mutant("lk-keep-two", "two published runs are kept, not three",
            "stedi/lake.py", "KEEP_PUBLISHED = 3", "KEEP_PUBLISHED = 2", PUBLISH),
     # ---------------------------------------------------------------- publishing on AWS (stedi/aws/publish.py)
     Mutant("aw-prune-before-manifest", "runs are pruned before the manifest that drops them is written", (Edit(
         "stedi/aws/publish.py",
-        "    manifest = write_manifest(s3, bucket, entry)\n"
-        "    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest), oldest=oldest_kept(manifest))\n",
-        "    upcoming = next_manifest(read_manifest(s3, bucket), entry)\n"
-        "    pruned = prune_runs(s3, bucket, keep=kept_runs(upcoming), oldest=oldest_kept(upcoming))\n"
-        "    manifest = write_manifest(s3, bucket, entry)\n"),), AWS_PUBLISH),
+        "    previous, manifest = write_manifest(s3, bucket, entry)\n"
+        "    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest), oldest=oldest_kept(previous, manifest))\n",
+        "    previous = read_manifest(s3, bucket)\n"
+        "    upcoming = next_manifest(previous, entry)\n"
+        "    pruned = prune_runs(s3, bucket, keep=kept_runs(upcoming), oldest=oldest_kept(previous, upcoming))\n"
+        "    previous, manifest = write_manifest(s3, bucket, entry)\n"),), AWS_PUBLISH),
     mutant("aw-failed-run-pruned-at-once", "a failed run's staging is deleted by the next publish, however recent",
            "stedi/aws/publish.py", "if since is not None and written is not None and written > since:",
            "if False:", AWS_PUBLISH),
     Mutant("aw-manifest-before-tables", "the manifest names the new run before its tables are published", (Edit(
         "stedi/aws/publish.py",
         "    repoint_published_tables(glue, staging_database, published_database, run)\n"
-        "    manifest = write_manifest(s3, bucket, entry)\n",
-        "    manifest = write_manifest(s3, bucket, entry)\n"
+        "    previous, manifest = write_manifest(s3, bucket, entry)\n",
+        "    previous, manifest = write_manifest(s3, bucket, entry)\n"
         "    repoint_published_tables(glue, staging_database, published_database, run)\n"),), AWS_PUBLISH),
     mutant("aw-no-put-back", "a publish that Glue refuses half-way leaves the tables it repointed at the new run",
            "stedi/aws/publish.py", "unrestored = _put_back(glue, published_database, before, repointed)",
            "unrestored = []", AWS_PUBLISH),
     mutant("aw-history-forgotten", "each AWS publish forgets the runs published before it, and prunes them",
-           "stedi/aws/publish.py", "manifest = next_manifest(read_manifest(s3, bucket), entry)",
+           "stedi/aws/publish.py", "manifest = next_manifest(previous, entry)",
            "manifest = next_manifest(None, entry)", AWS_PUBLISH),
     # ---------------------------------------------------------------- Athena (stedi/aws/athena.py)
     mutant("aw-values-misread", "a stage's values, asked in one query, are read back against the wrong checks",

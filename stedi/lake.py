@@ -50,10 +50,12 @@ def kept_runs(manifest: dict) -> set[str]:
     return {entry["run_id"] for entry in published_entries(manifest)}
 
 
-def oldest_kept(manifest: dict) -> str:
-    """The oldest of the published runs a manifest keeps: a run that failed after it is kept too, so that
-    its tables can be looked into as long as a published run older than it is kept."""
-    return published_entries(manifest)[-1]["run_id"]
+def oldest_kept(previous: dict | None, manifest: dict) -> str | None:
+    """The oldest of the published runs `manifest` keeps, if publishing it let one of `previous`'s go; else None.
+    A run that failed after that one is kept too, so that its tables can be looked into as long as a published
+    run older than it is kept; a run that failed before the first publish, as long as that publish is kept."""
+    let_go = previous is not None and kept_runs(previous) - kept_runs(manifest)
+    return published_entries(manifest)[-1]["run_id"] if let_go else None
 
 
 class LakeError(Exception):
@@ -188,15 +190,18 @@ class Lake:
 
     def publish(self, run: dict) -> None:
         """Make `run` (its run_id, tables and figures) what readers see; keep the last few."""
-        manifest = next_manifest(self.published(), run)
+        previous = self.published()
+        manifest = next_manifest(previous, run)
         temporary = self.manifest_path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         os.replace(temporary, self.manifest_path)
-        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(manifest))
+        self._prune(keep=kept_runs(manifest), oldest=oldest_kept(previous, manifest))
 
-    def _prune(self, keep: set[str], oldest: str) -> None:
-        """Delete the staging of runs that are neither kept nor ran after `oldest` (see oldest_kept). Run ids
-        are start times, and runs run one at a time, so ids are in the order runs ran."""
+    def _prune(self, keep: set[str], oldest: str | None) -> None:
+        """Delete the staging of runs that are neither kept nor ran after `oldest` (see oldest_kept); none
+        while it is None. Run ids are start times, and runs run one at a time, so ids are in the order runs ran."""
+        if oldest is None:
+            return
         for folder in (self.root / "runs").iterdir():
             if folder.name not in keep and folder.name < oldest:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -105,13 +105,21 @@ def test_the_last_three_published_runs_are_kept_and_older_ones_deleted(lake):
 
 
 def test_a_failed_run_s_tables_are_kept_as_long_as_a_published_run_older_than_it(lake):
-    first = run(lake)
+    published = [run(lake) for _ in range(3)]
     failed = run(lake, expected_counts={"customer_landing": 999})
-    later = [run(lake) for _ in range(2)]
-    assert {p.name for p in (lake.root / "runs").iterdir()} == {first.run_id, failed.run_id,
+    later = [run(lake) for _ in range(2)]  # the first two publishes go; the third, older than the failed run, stays
+    assert {p.name for p in (lake.root / "runs").iterdir()} == {published[2].run_id, failed.run_id,
                                                                *(r.run_id for r in later)}
-    last = run(lake)  # the first run is no longer kept, nor the failed run after it
+    last = run(lake)  # the third goes, and the failed run after it
     assert {p.name for p in (lake.root / "runs").iterdir()} == {*(r.run_id for r in later), last.run_id}
+
+
+def test_a_run_that_failed_before_the_first_publish_is_kept_as_long_as_that_publish(lake):
+    failed = run(lake, expected_counts={"customer_landing": 999})
+    published = [run(lake) for _ in range(3)]
+    assert {p.name for p in (lake.root / "runs").iterdir()} == {failed.run_id, *(r.run_id for r in published)}
+    last = run(lake)  # the first publish is no longer kept, nor the failed run before it
+    assert {p.name for p in (lake.root / "runs").iterdir()} == {*(r.run_id for r in published[1:]), last.run_id}
 
 
 def test_the_manifest_records_rows_rules_and_checks(lake):

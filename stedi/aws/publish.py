@@ -105,17 +105,21 @@ def read_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
         return None
 
 
-def write_manifest(s3: Any, bucket: str, entry: dict[str, Any]) -> dict[str, Any]:
-    manifest = next_manifest(read_manifest(s3, bucket), entry)
+def write_manifest(s3: Any, bucket: str, entry: dict[str, Any]) -> tuple[dict | None, dict[str, Any]]:
+    """Publish `entry` in the manifest: (the manifest before, the manifest written)."""
+    previous = read_manifest(s3, bucket)
+    manifest = next_manifest(previous, entry)
     s3.put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, indent=2).encode(),
                   ContentType="application/json")
-    return manifest
+    return previous, manifest
 
 
-def prune_runs(s3: Any, bucket: str, keep: set[str], oldest: str) -> list[str]:
-    """Delete the staging of every run that is neither kept nor ran after `oldest` (stedi.lake.oldest_kept).
-    Execution names are in no order: which run ran first is told by when S3 got a file of each (runs run
-    one at a time, so any file of a later run is newer than every file of an earlier one)."""
+def prune_runs(s3: Any, bucket: str, keep: set[str], oldest: str | None) -> list[str]:
+    """Delete the staging of every run that is neither kept nor ran after `oldest` (stedi.lake.oldest_kept);
+    none while it is None. Execution names are in no order: which run ran first is told by when S3 got a
+    file of each (runs run one at a time, so any file of a later run is newer than every file of an earlier one)."""
+    if oldest is None:
+        return []
     since = _written_at(s3, bucket, oldest)
     pruned = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RUNS_PREFIX, Delimiter="/"):
@@ -152,7 +156,7 @@ def publish_run(glue: Any, s3: Any, *, bucket: str, staging_database: str, publi
         raise ValueError(f"checks of {', '.join(failed)} failed: the run is not published")
     entry = glue_manifest_entry(run, stage_summaries, jobs)
     repoint_published_tables(glue, staging_database, published_database, run)
-    manifest = write_manifest(s3, bucket, entry)
-    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest), oldest=oldest_kept(manifest))
+    previous, manifest = write_manifest(s3, bucket, entry)
+    pruned = prune_runs(s3, bucket, keep=kept_runs(manifest), oldest=oldest_kept(previous, manifest))
     # The run summary, as published.json records it: the execution's output.
     return {"run_id": run.run_id, "tables_published": len(TABLES), "runs_pruned": len(pruned), "summary": entry}

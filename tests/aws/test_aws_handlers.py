@@ -291,8 +291,8 @@ def test_publishing_repoints_every_table_records_the_manifest_and_keeps_the_last
         result = publish(stage_everything(run_id))
         assert published(glue) == {table: f"s3://{BUCKET}/runs/{run_id}/{table}" for table in TABLES}
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read())
-    # The run summary returned is the entry recorded.
-    assert result == {"run_id": "run-4", "tables_published": len(TABLES), "runs_pruned": 1,
+    # The run summary returned is the entry recorded; run-4 let run-1 go, and the run that failed before it.
+    assert result == {"run_id": "run-4", "tables_published": len(TABLES), "runs_pruned": 2,
                       "summary": manifest["current"]}
     assert [entry["run_id"] for entry in [manifest["current"], *manifest["history"]]] == ["run-4", "run-3", "run-2"]
     assert manifest["current"]["checks"] == {"passed": 2 * len(STAGES), "failed": 0, "skipped": len(STAGES)}
@@ -455,10 +455,22 @@ def test_a_publish_failing_while_pruning_is_published_whole_and_the_next_one_pru
     assert lake_state()[1] == {"run-3", "run-4", "run-5"}
 
 
-def test_a_failed_run_s_files_are_kept_as_long_as_a_published_run_older_than_it(published_once):
-    """A failed run's Cause points at its files: they stay while the runs around it are kept."""
-    publish(published_once)  # run-2: the failed run ran after run-1, which is kept
-    publish(stage_everything("run-3"))
-    assert lake_state()[1] == {"run-1", "failed-run", "run-2", "run-3"}
-    publish(stage_everything("run-4"))  # run-1 goes, and the failed run with it
+def test_a_run_that_failed_before_the_first_publish_is_kept_as_long_as_that_publish(aws, runs_apart):
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="runs/failed-run/x/part-0.parquet", Body=b"x")
+    for run_id in ("run-1", "run-2", "run-3"):
+        publish(stage_everything(run_id))
+    assert lake_state()[1] == {"failed-run", "run-1", "run-2", "run-3"}
+    publish(stage_everything("run-4"))  # run-1 goes, and the failed run before it
     assert lake_state()[1] == {"run-2", "run-3", "run-4"}
+
+
+def test_a_failed_run_s_files_are_kept_as_long_as_a_published_run_older_than_it(aws, runs_apart):
+    """A failed run's Cause points at its files: they stay while a published run older than it is kept."""
+    for run_id in ("run-1", "run-2", "run-3"):
+        publish(stage_everything(run_id))
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="runs/failed-run/x/part-0.parquet", Body=b"x")
+    publish(stage_everything("run-4"))  # run-1 goes
+    publish(stage_everything("run-5"))  # run-2 goes; run-3, older than the failed run, stays
+    assert lake_state()[1] == {"run-3", "failed-run", "run-4", "run-5"}
+    publish(stage_everything("run-6"))  # run-3 goes, and the failed run after it
+    assert lake_state()[1] == {"run-4", "run-5", "run-6"}

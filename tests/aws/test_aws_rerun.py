@@ -47,12 +47,13 @@ def test_a_new_execution_after_the_fix_publishes_as_if_the_failed_run_had_never_
     run_id, locations = published(stack)
     assert run_id == "run-after-fix"
     assert locations == {table: f"s3://{BUCKET}/runs/run-after-fix/{table}" for table in TABLES}
-    # The failed run was never published; no published run older than it is kept, so the publish removes its staging.
+    # The failed run was never published. It failed before the first publish, so its staging stays as long as
+    # that publish is kept: the query in its Cause still shows the rows it failed on.
     manifest = stack.client("s3").get_object(Bucket=BUCKET, Key="published.json")["Body"].read().decode()
     assert "run-before-fix" not in manifest
     staged = {obj["Key"].split("/")[1] for obj in
               stack.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="runs/").get("Contents", [])}
-    assert staged == {"run-after-fix"}
+    assert staged == {"run-before-fix", "run-after-fix"}
 
 
 def test_an_execution_name_is_used_once_so_a_rerun_is_always_a_new_run(stack):
