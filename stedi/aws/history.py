@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from stedi.accounting import HISTORY_COLUMNS, history_rows
-from stedi.aws.run_input import InvalidRunInput, run_input_from_state, validate_run_input
+from stedi.aws.run_input import InvalidRunInput, RunInput, run_input_from_state, validate_run_input
 from stedi.aws.settings import Settings
+from stedi.aws.state_machine import steps_of_states
 from stedi.catalogue import STAGES
 
 HISTORY_TABLE = "history"
@@ -25,7 +26,7 @@ HISTORY_PREFIX = "history/"
 ENGINE = "glue"
 # The Glue Data Catalog's (Hive's) name of each type the history's columns have.
 GLUE_TYPES = {"VARCHAR": "string", "DOUBLE": "double"}
-# The outcome of an execution that ran none of its states, Record run included, by its status.
+# The outcome of an execution that ran none of its states after it ended, Record run included, by its status.
 UNRECORDED_ENDINGS = {"ABORTED": "stopped", "TIMED_OUT": "timed_out"}
 # Athena refuses a longer query string: https://repost.aws/knowledge-center/athena-query-string-length
 MAX_QUERY_BYTES = 262_144
@@ -88,25 +89,35 @@ def run_history_rows(state: Mapping[str, Any], *, execution_name: str, published
     run = run_input_from_state(state["run"], settings)
     if run.run_id != execution_name:
         raise InvalidRunInput(f"run {run.run_id!r} is not this execution's ({execution_name!r})")
-    checks = state.get("checks") if isinstance(state.get("checks"), Mapping) else {}
-    jobs = state.get("jobs") if isinstance(state.get("jobs"), Mapping) else {}
-    summaries = [checks[stage] for stage in STAGES if stage in checks]
     if published and "published" in state:
         outcome = "published"
-    elif any(int(summary["checks_failed"]) for summary in summaries):
+    elif any(int(summary["checks_failed"]) for summary in _checked(state)):
         outcome = "failed"
     else:
         outcome = "crashed"
-    seconds = {stage: float(jobs[stage]["seconds"]) for stage in STAGES if stage in jobs}
     ended_at = "" if outcome == "published" else str(state.get("failed_stage", ""))
-    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, summaries, seconds, ended_at)
+    return _rows(run, state, outcome, ended_at)
 
 
-def ended_run_rows(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
-    """The history rows of an execution stopped or timed out, which ran none of its states: its run's own
-    row, from EventBridge's "Step Functions Execution Status Change" event (its name, status and input:
-    https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html). None for any other event, or
-    for an input that was never a run's."""
+def _checked(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The summaries of the stages a run's state has the checks of, in stage order."""
+    checks = state.get("checks") if isinstance(state.get("checks"), Mapping) else {}
+    return [checks[stage] for stage in STAGES if stage in checks]
+
+
+def _rows(run: RunInput, state: Mapping[str, Any], outcome: str, ended_at: str) -> list[dict[str, Any]]:
+    jobs = state.get("jobs") if isinstance(state.get("jobs"), Mapping) else {}
+    seconds = {stage: float(jobs[stage]["seconds"]) for stage in STAGES if stage in jobs}
+    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, _checked(state), seconds, ended_at)
+
+
+def ended_run_rows(event: Mapping[str, Any], settings: Settings,
+                   execution_events: Callable[[str], Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The history rows of an execution stopped or timed out, which runs none of its states after that: from
+    EventBridge's "Step Functions Execution Status Change" event (its ARN, name, status and input:
+    https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html) and `execution_events(arn)`, the
+    execution's history, oldest event first (execution_events): its run's own row, with the step it was at,
+    then every stage it checked. None for any other event, or for an input that was never a run's."""
     detail = event.get("detail") if isinstance(event.get("detail"), Mapping) else {}
     outcome = UNRECORDED_ENDINGS.get(detail.get("status"))
     if event.get("detail-type") != "Step Functions Execution Status Change" or outcome is None:
@@ -115,7 +126,35 @@ def ended_run_rows(event: Mapping[str, Any], settings: Settings) -> list[dict[st
         run = validate_run_input(detail.get("name"), json.loads(detail.get("input") or "{}"), settings)
     except ValueError:  # InvalidRunInput, or input that is not JSON
         return []
-    return history_rows(run.run_id, ENGINE, run.consent_scope, outcome, [], {})
+    state, step = state_when_ended(execution_events(str(detail.get("executionArn"))), steps_of_states())
+    return _rows(run, state, outcome, step)
+
+
+def state_when_ended(events: Iterable[Mapping[str, Any]], steps: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """From an execution's history, oldest event first: the run's state as the last state to finish left it
+    (with the `jobs` and `checks` of the stages it got through), and the step (`steps`: state -> step) of the
+    last state it entered that belongs to one ('' before any). An output that the history gives cut short
+    (outputDetails.truncated) is no JSON, and passed over."""
+    state: dict[str, Any] = {}
+    step = ""
+    for event in events:
+        entered = (event.get("stateEnteredEventDetails") or {}).get("name")
+        step = steps.get(entered, step)
+        output = (event.get("stateExitedEventDetails") or {}).get("output")
+        try:
+            left = json.loads(output) if output else None
+        except ValueError:
+            continue
+        if isinstance(left, dict) and isinstance(left.get("run"), Mapping):
+            state = left
+    return state, step
+
+
+def execution_events(sfn: Any, execution_arn: str) -> Iterator[Mapping[str, Any]]:
+    """Every event of an execution's history, oldest first, page by page (GetExecutionHistory:
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html)."""
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        yield from page["events"]
 
 
 def record_run(execute: Callable[[str], Any], state: Mapping[str, Any], *, execution_name: str, published: bool,

@@ -27,8 +27,9 @@ import sys
 from typing import Any
 
 # A CloudFormation stack name, lower case (Glue lower-cases database names), short enough for the
-# workgroup "<stack>-checks" (128 characters at most).
-STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
+# state machine "<stack>-pipeline" (80 characters at most:
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_StateMachineListItem.html).
+STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,70}$")
 IAM_ONLY = {"Principal": {"DataLakePrincipalIdentifier": "IAM_ALLOWED_PRINCIPALS"}, "Permissions": ["ALL"]}
 
 
@@ -36,7 +37,7 @@ def stack_name_problem(name: str) -> str | None:
     if STACK_NAME.match(name):
         return None
     return (f"stack name {name!r}: use lower-case letters, digits and hyphens, starting with a letter, at most "
-            "100 characters (every name in the stack derives from it, Glue database names included)")
+            "71 characters (every name in the stack derives from it, Glue database names included)")
 
 
 def credentials_problem(session: Any) -> str | None:

@@ -369,6 +369,15 @@ def success_states() -> dict[str, dict]:
     }
 
 
+def steps_of_states() -> dict[str, str]:
+    """Each state whose errors go to a "Failed at <step>" state, and that step: where a run stopped or timed out
+    in that state had got to (the `failed_stage` a failure there records)."""
+    states = definition()["States"]
+    failed_at = {name: state["Result"] for name, state in states.items() if state.get("ResultPath") == "$.failed_stage"}
+    return {name: failed_at[catch["Next"]] for name, state in states.items()
+            for catch in state.get("Catch", []) if catch["Next"] in failed_at}
+
+
 def definition() -> dict:
     """The state machine as Amazon States Language, with the template's ${...} placeholders."""
     first_job = job_name(STAGE_LIST[0])

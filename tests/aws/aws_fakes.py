@@ -395,6 +395,25 @@ def patch_moto(monkeypatch, stack: FakeStack) -> None:
         if name.startswith("moto.stepfunctions.parser.") and getattr(module, "boto_client_for", None) is \
                 make_boto_client:
             monkeypatch.setattr(module, "boto_client_for", boto_client_for)
+    # GetExecutionHistory as AWS pages it (moto gives every event at once, and no other order): oldest event
+    # first (newest with reverseOrder), at most maxResults a page (default 100, at most 1000), then a nextToken.
+    # https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def get_execution_history(self):
+        events = list(self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))["events"])
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        size = self._get_param("maxResults") or 100
+        assert size <= 1000, "GetExecutionHistory refuses a maxResults over 1000"
+        start = int(self._get_param("nextToken") or 0)
+        page = {"events": events[start:start + size]}
+        if start + size < len(events):
+            page["nextToken"] = str(start + size)
+        return ActionResult(page)
+
+    monkeypatch.setattr(StepFunctionResponse, "get_execution_history", get_execution_history)
     # FakeStack.run waits for this: an execution's status is final once moto reflects its end.
     original_terminated = BaseExecutionWorkerCommunication.terminated
 

@@ -171,9 +171,28 @@ def test_usable_stack_names(name):
     assert stack_name_problem(name) is None
 
 
-@pytest.mark.parametrize("name", ["Stedi-Dev", "stedi_dev", "1stedi", "x" * 101, ""])
+@pytest.mark.parametrize("name", ["Stedi-Dev", "stedi_dev", "1stedi", "x" * 72, ""])
 def test_stack_names_glue_or_athena_would_mangle_are_refused(name):
     assert "stack name" in stack_name_problem(name)
+
+
+def test_every_name_fits_the_longest_stack_name_preflight_accepts():
+    """The state machine's name is at most 80 characters (the longest of the template's limits):
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_StateMachineListItem.html"""
+    longest = "s" * 71
+    assert stack_name_problem(longest) is None
+    assert len(given_names(longest)["Pipeline"]) <= 80
+
+
+def test_the_record_function_may_read_the_history_of_the_pipeline_s_executions_alone():
+    """A stopped or timed-out run's figures come from GetExecutionHistory, whose resource is the execution:
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html"""
+    statements = load_template()["Resources"]["RecordRunFunction"]["Properties"]["Policies"][0]["Statement"]
+    [history] = [statement for statement in statements if "states:GetExecutionHistory" in statement["Action"]]
+    assert history["Action"] == ["states:GetExecutionHistory"]
+    execution = history["Resource"]["Sub"].replace("${AWS::StackName}", "stedi-dev")
+    pipeline = given_names("stedi-dev")["Pipeline"]
+    assert execution == f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{pipeline}:*"
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ Athena appends the rows of INSERT INTO ... VALUES to the table's location in the
 262,144 bytes (https://repost.aws/knowledge-center/athena-query-string-length).
 """
 
+import json
+
 import duckdb
 import pytest
 import sqlglot
@@ -20,9 +22,11 @@ from stedi.aws.history import (
     insert_statements,
     run_history_rows,
     sql_literal,
+    state_when_ended,
 )
 from stedi.aws.run_input import InvalidRunInput
 from stedi.aws.settings import Settings
+from stedi.aws.state_machine import steps_of_states
 from stedi.checks import CheckResult
 
 SETTINGS = Settings(lake_bucket="lake")
@@ -132,7 +136,34 @@ def test_a_run_that_failed_before_its_first_check_has_its_own_row():
 ])
 def test_only_an_execution_stopped_or_timed_out_as_a_run_has_rows_of_its_ending(status, detail_type, execution_input):
     event = {"detail-type": detail_type, "detail": {"name": "run-7", "status": status, "input": execution_input}}
-    assert ended_run_rows(event, SETTINGS) == []
+
+    def history_not_needed(execution_arn):
+        raise AssertionError("the history of an execution that needs no rows was read")
+
+    assert ended_run_rows(event, SETTINGS, history_not_needed) == []
+
+
+def entered(name: str) -> dict:
+    return {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name}}
+
+
+def exited(name: str, output: str) -> dict:
+    return {"type": "TaskStateExited", "stateExitedEventDetails": {"name": name, "output": output}}
+
+
+def test_a_stopped_run_s_state_is_what_the_last_state_to_finish_left_and_its_step_the_last_entered():
+    landing = {"run": {"run_id": "run-7"}, "jobs": {"landing": {"seconds": 60}}, "checks": {"landing": {}}}
+    events = [
+        {"type": "ExecutionStarted"},
+        entered("Validate input"), exited("Validate input", json.dumps({"run": {"run_id": "run-7"}})),
+        entered("Run landing job"), entered("Check landing"), exited("Check landing", json.dumps(landing)),
+        entered("Did landing pass?"),  # a state that belongs to no step: the run is still at landing's
+        exited("Did landing pass?", '{"run": {"run_id": "run-7"}, "checks": {"lan'),  # cut short: passed over
+        {"type": "ExecutionAborted"},
+    ]
+    assert state_when_ended(events, steps_of_states()) == (landing, "landing")
+    assert state_when_ended(events[:2], steps_of_states()) == ({}, "input")
+    assert state_when_ended(events[:1], steps_of_states()) == ({}, "")
 
 
 def test_the_run_must_be_this_execution_s():

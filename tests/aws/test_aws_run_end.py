@@ -37,6 +37,7 @@ from aws_template import load_template
 from moto.events.models import EventPattern
 
 from stedi.accounting import HISTORY_COLUMNS, history_rows
+from stedi.aws.history import execution_events
 from stedi.aws.outcome import console_link
 from stedi.catalogue import STAGES
 from stedi.checks import CHECKS, offending_rows_sql
@@ -304,14 +305,27 @@ def test_a_published_run_appends_its_history_rows_to_the_history_table(stack):
 
 
 @pytest.mark.parametrize("status, outcome", [("ABORTED", "stopped"), ("TIMED_OUT", "timed_out")])
-def test_a_stopped_or_timed_out_run_appends_its_own_row(stack, status, outcome):
-    """Such an execution runs none of its states, Record run included: EventBridge tells the record
-    function of it (template.yaml, RecordRunFunction's rule), with the execution's name, status and
-    input (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html; moto sends no such event)."""
-    execution = {"executionArn": stack.state_machine_arn.replace(":stateMachine:", ":execution:") + ":run-stopped",
-                 "stateMachineArn": stack.state_machine_arn, "name": "run-stopped"}
+def test_a_stopped_or_timed_out_run_appends_its_rows_from_its_execution_s_history(stack, status, outcome):
+    """Such an execution runs none of its states after it ended, Record run included: EventBridge tells the
+    record function of it (template.yaml, RecordRunFunction's rule), with the execution's ARN, name, status and
+    input (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html; moto sends no such event), and
+    the function reads what the run got through from the execution's history, page by page. Here the run is
+    stopped while its last stage is being checked: the five before it were checked."""
+    sfn = stack.client("stepfunctions")
+    arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + ":run-stopped"
+
+    def answer(sql):
+        if "FROM machine_learning_curated" in sql:
+            sfn.stop_execution(executionArn=arn)
+        return nothing_found(sql)
+
+    stack.answer = answer
+    execution = stack.run({"consent_scope": "customer"}, name="run-stopped")
+    assert execution["status"] == "ABORTED"
+    # Its history is longer than GetExecutionHistory's first page: the function reads every page.
+    assert len(execution["history"]) > 100 and list(execution_events(sfn, arn)) == execution["history"]
     event = status_change_event(execution, status)
-    event["detail"]["input"] = json.dumps({"consent_scope": "customer"})
+    event["detail"]["input"] = execution["input"]
     rule = load_template()["Resources"]["RecordRunFunction"]["Properties"]["Events"]["RunStoppedOrTimedOut"]
     pattern = rule["Properties"]["Pattern"]
     pattern["detail"]["stateMachineArn"] = [stack.state_machine_arn]  # the template's !Ref Pipeline
@@ -321,10 +335,16 @@ def test_a_stopped_or_timed_out_run_appends_its_own_row(stack, status, outcome):
 
     recorded = load_handler("record_run").handler(event, LambdaContext(function_name="record-run"))
 
-    [row] = read_parquet_table(history_location())
-    assert (row["run_id"], row["outcome"], row["measure"], row["consent_scope"], row["engine"]) == (
-        "run-stopped", outcome, "run", "customer", "glue")
-    assert recorded == {"rows": 1, "statements": 1, "outcome": outcome}
+    rows = read_parquet_table(history_location())
+    [own] = [row for row in rows if row["measure"] == "run"]
+    assert (own["run_id"], own["outcome"], own["stage"], own["consent_scope"], own["engine"]) == (
+        "run-stopped", outcome, "machine_learning_curated", "customer", "glue")
+    checked = STAGES[:-1]
+    assert {row["stage"] for row in rows if row["measure"] == "check"} == set(checked)
+    assert sum(row["measure"] == "check" for row in rows) == sum(len(CHECKS[stage]) for stage in checked)
+    assert {row["subject"] for row in rows if row["measure"] == "stage_seconds"} == set(checked)
+    assert {row["outcome"] for row in rows} == {outcome}
+    assert recorded == {"rows": len(rows), "statements": 1, "outcome": outcome}
 
 
 @pytest.mark.parametrize("how, outcome, last_stage, ended_at", [
