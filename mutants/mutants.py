@@ -241,6 +241,16 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("aw-history-forgotten", "each AWS publish forgets the runs published before it, and prunes them",
            "stedi/aws/publish.py", "manifest = next_manifest(previous, entry)",
            "manifest = next_manifest(None, entry)", AWS_PUBLISH),
+    # ---------------------------------------------------------------- the run history on AWS (stedi/aws/history.py)
+    mutant("aw-stopped-run-figures-forgotten", "a stopped or timed-out run records its own row and nothing it got "
+           "through", "stedi/aws/history.py", "return _rows(run, state, outcome, step)",
+           "return _rows(run, {}, outcome, step)", ("tests/aws/test_aws_run_end.py",)),
+    Mutant("aw-execution-history-first-page", "a stopped run's execution history is read from its first page alone",
+           (Edit("stedi/aws/history.py",
+                 '    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):\n'
+                 '        yield from page["events"]\n',
+                 '    yield from sfn.get_execution_history(executionArn=execution_arn)["events"]\n'),),
+           ("tests/aws/test_aws_run_end.py",)),
     # ---------------------------------------------------------------- Athena (stedi/aws/athena.py)
     mutant("aw-values-misread", "a stage's values, asked in one query, are read back against the wrong checks",
            "stedi/aws/athena.py", 'found = dict(zip(together, answers.pop(("row", together)), strict=True))',
