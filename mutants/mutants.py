@@ -124,6 +124,10 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("la-blank-string-plain", "a plain line with a blank required string is valid",
            "stedi/landing.py", "                complete.append(not_blank_plain(f\"record.`{name}`\"))\n",
            "                pass\n", LANDING),
+    mutant("la-escaped-key-float-lands", "a fraction under a string field's key written with an escape lands, "
+           "as text each engine writes differently", "stedi/landing.py",
+           'f"OR ({key_escaped} AND {reads_as_float}))"', 'f"OR (false AND {reads_as_float}))"',
+           ("tests/test_landing_bytes.py",)),
     # ---------------------------------------------------------------- checks (stedi/checks.py), each family
     mutant("ck-personal-list-short", "no_personal_columns lets a phone column through (its list shortened)",
            "stedi/checks.py", "'email', 'user', 'customername', 'phone', 'birthday'",

@@ -39,6 +39,8 @@ NUMBER_PATTERNS = {
     "INT": "^-?[0-9]{1,9}$",
     "DOUBLE": "^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$",
 }
+# A number with a fraction or an exponent, as either engine writes one as text (1.5, 1.0E21, 1e+21).
+FLOAT_TEXT = "^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$"
 LARGEST_DOUBLE = "1.7976931348623157E308"  # past it, a number is no DOUBLE (Spark and DuckDB read it as infinity)
 
 # How a value is written in a *plain* line, the shape of nearly every upload.
@@ -93,8 +95,14 @@ def does_not_fit(value: str, sql_type: str, name: str, text: str) -> str:
         # Spark and DuckDB write one back as text differently (1e21 is 1.0E21 or 1e+21), so it is
         # rejected, found by its key in the record (a string can hold `"name":` only with its quotes escaped).
         # A whole number or true/false is read as its text, alike on both.
-        written_as_float = _regex(f'"{name}"[ \\t]*:[ \\t]*-?[0-9]+[.eE]')
-        return f"(substr({value}, 1, 1) IN ('{{', '[') OR {text} RLIKE {written_as_float})"
+        key = f'"{name}"[ \\t]*:'
+        written_as_float = _regex(f"{key}[ \\t]*-?[0-9]+[.eE]")
+        # A key written with an escape ("us\u0065r") is not found so: then 1.5 and "1.5" cannot be told
+        # apart, and a value that reads as a number with a fraction or an exponent is rejected either way.
+        key_escaped = f"NOT {text} RLIKE {_regex(key)}"
+        reads_as_float = f"{value} RLIKE '{FLOAT_TEXT}'"
+        return (f"(substr({value}, 1, 1) IN ('{{', '[') OR {text} RLIKE {written_as_float} "
+                f"OR ({key_escaped} AND {reads_as_float}))")
     fits = f"{value} RLIKE '{NUMBER_PATTERNS[sql_type]}'"
     if sql_type == "DOUBLE":
         fits = f"coalesce({fits} AND abs(TRY_CAST({value} AS DOUBLE)) <= {LARGEST_DOUBLE}, false)"

@@ -27,6 +27,11 @@ def compact(value: dict) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def escaped_user(value: dict) -> str:
+    """The record with its key `user` written with an escape, as `us\\u0065r`."""
+    return compact(value).replace('"user"', '"us\\u0065r"')
+
+
 GOOD = compact(reading(T0))
 CUSTOMER = compact({"customerName": "Jose", "email": "j@test.com", "serialNumber": "s-1", "lastUpdateDate": T0})
 STEP = compact({"sensorReadingTime": T0, "serialNumber": "s-1", "distanceFromObject": 200})
@@ -75,6 +80,14 @@ EDGES: list[tuple[str, str | None]] = [
     ("\x0b" + compact(reading(24)), "malformed_json"),  # no whitespace in JSON
     (compact(reading(25, user="\n" * 100_000)), None),  # escapes by the thousand (Java's regex would recurse)
     (compact(reading(26)).replace('"a@test.com"', '"a\\qb"'), "malformed_json"),  # no such escape
+    # A key written with an escape is the same key; its value is held to the same rule ...
+    (escaped_user(reading(27, user=1e21)), "wrong_type:user"),
+    (escaped_user(reading(28, user=1.5)), "wrong_type:user"),
+    (escaped_user(reading(29, user="b@test.com")), None),
+    (escaped_user(reading(30, user=42)), None),
+    # ... and with it escaped, a string that reads as such a number cannot be told from one: rejected too.
+    (escaped_user(reading(31, user="1.5")), "wrong_type:user"),
+    (compact(reading(32, user="1.5")), None),
 ]
 # Lines that are blank, and lines that look blank and are not (rejected as malformed_json).
 BLANK = ["", " ", "\t", "  \t  ", "\ufeff", " \ufeff\t"]
@@ -152,12 +165,13 @@ def test_a_line_that_is_not_utf8_is_rejected_with_its_bytes_and_the_rest_of_the_
 def test_json_at_its_edges_means_the_same_on_both_engines(landed):
     expected_rejections = sorted((reason, line) for line, reason in EDGES if reason)
     assert rejected(landed, "edges.json") == expected_rejections
-    assert timestamps(landed, "edges.json") == [2, 4, 6, 8, 12, 13, 15, 18, 19, 20, 22, 23, 25]
+    assert timestamps(landed, "edges.json") == [2, 4, 6, 8, 12, 13, 15, 18, 19, 20, 22, 23, 25, 29, 30, 32]
     typed = {row[1]: row for row in landed.landed["accelerometer"] if row[1] < 100}
     assert typed[8][2] == 1.7976931348623157e308
     assert typed[12][0] == "a@test.com" and typed[13][2] == 1.5
     assert typed[15][0] == "42" and typed[18][0] == "\U0001f600" and typed[19][0] == "José@test.com"
     assert typed[20][0] == "\u3000" and typed[25][0] == "\n" * 100_000
+    assert typed[29][0] == "b@test.com" and typed[30][0] == "42" and typed[32][0] == "1.5"
 
 
 def test_blank_lines_are_spaces_tabs_and_byte_order_marks_only(landed):

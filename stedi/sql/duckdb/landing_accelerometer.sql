@@ -137,6 +137,10 @@ WITH raw_lines AS (
       AND (
         SUBSTRING(as_text."user", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"user"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"user"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."user", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:user'
       WHEN as_text."timestamp" IS NULL

@@ -134,6 +134,10 @@ WITH raw_lines AS (
       AND (
         SUBSTRING(as_text."customerName", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"customerName"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"customerName"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."customerName", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:customerName'
       WHEN as_text."email" IS NULL
@@ -150,18 +154,30 @@ WITH raw_lines AS (
       AND (
         SUBSTRING(as_text."email", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"email"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"email"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."email", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:email'
       WHEN NOT as_text."phone" IS NULL
       AND (
         SUBSTRING(as_text."phone", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"phone"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"phone"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."phone", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:phone'
       WHEN NOT as_text."birthDay" IS NULL
       AND (
         SUBSTRING(as_text."birthDay", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"birthDay"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"birthDay"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."birthDay", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:birthDay'
       WHEN as_text."serialNumber" IS NULL
@@ -178,6 +194,10 @@ WITH raw_lines AS (
       AND (
         SUBSTRING(as_text."serialNumber", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"serialNumber"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"serialNumber"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."serialNumber", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:serialNumber'
       WHEN NOT as_text."registrationDate" IS NULL

@@ -152,6 +152,10 @@ WITH raw_lines AS (
       AND (
         SUBSTRING(as_text."serialNumber", 1, 1) IN ('{', '[')
         OR REGEXP_MATCHES(text, REPLACE('"serialNumber"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', CHR(92)))
+        OR (
+          NOT REGEXP_MATCHES(text, REPLACE('"serialNumber"[ ~t]*:', '~', CHR(92)))
+          AND REGEXP_MATCHES(as_text."serialNumber", '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')
+        )
       )
       THEN 'wrong_type:serialNumber'
       WHEN as_text."distanceFromObject" IS NULL

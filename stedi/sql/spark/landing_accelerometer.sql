@@ -65,7 +65,7 @@ checked AS (
       WHEN NOT valid_utf8 THEN 'invalid_encoding'
       WHEN NOT is_object THEN 'malformed_json'
       WHEN as_text.`user` IS NULL OR NOT (as_text.`user` LIKE '{%' OR replace(replace(replace(replace(as_text.`user`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:user'
-      WHEN as_text.`user` IS NOT NULL AND (substr(as_text.`user`, 1, 1) IN ('{', '[') OR text RLIKE replace('"user"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:user'
+      WHEN as_text.`user` IS NOT NULL AND (substr(as_text.`user`, 1, 1) IN ('{', '[') OR text RLIKE replace('"user"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92)) OR (NOT text RLIKE replace('"user"[ ~t]*:', '~', chr(92)) AND as_text.`user` RLIKE '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')) THEN 'wrong_type:user'
       WHEN as_text.`timestamp` IS NULL OR NOT (as_text.`timestamp` LIKE '{%' OR replace(replace(replace(replace(as_text.`timestamp`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:timestamp'
       WHEN as_text.`timestamp` IS NOT NULL AND NOT as_text.`timestamp` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:timestamp'
       WHEN as_text.`x` IS NULL OR NOT (as_text.`x` LIKE '{%' OR replace(replace(replace(replace(as_text.`x`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:x'

@@ -65,7 +65,7 @@ checked AS (
       WHEN as_text.`sensorReadingTime` IS NULL OR NOT (as_text.`sensorReadingTime` LIKE '{%' OR replace(replace(replace(replace(as_text.`sensorReadingTime`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:sensorReadingTime'
       WHEN as_text.`sensorReadingTime` IS NOT NULL AND NOT as_text.`sensorReadingTime` RLIKE '^-?[0-9]{1,18}$' THEN 'wrong_type:sensorReadingTime'
       WHEN as_text.`serialNumber` IS NULL OR NOT (as_text.`serialNumber` LIKE '{%' OR replace(replace(replace(replace(as_text.`serialNumber`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:serialNumber'
-      WHEN as_text.`serialNumber` IS NOT NULL AND (substr(as_text.`serialNumber`, 1, 1) IN ('{', '[') OR text RLIKE replace('"serialNumber"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92))) THEN 'wrong_type:serialNumber'
+      WHEN as_text.`serialNumber` IS NOT NULL AND (substr(as_text.`serialNumber`, 1, 1) IN ('{', '[') OR text RLIKE replace('"serialNumber"[ ~t]*:[ ~t]*-?[0-9]+[.eE]', '~', chr(92)) OR (NOT text RLIKE replace('"serialNumber"[ ~t]*:', '~', chr(92)) AND as_text.`serialNumber` RLIKE '^-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$')) THEN 'wrong_type:serialNumber'
       WHEN as_text.`distanceFromObject` IS NULL OR NOT (as_text.`distanceFromObject` LIKE '{%' OR replace(replace(replace(replace(as_text.`distanceFromObject`, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '') THEN 'missing_field:distanceFromObject'
       WHEN as_text.`distanceFromObject` IS NOT NULL AND NOT as_text.`distanceFromObject` RLIKE '^-?[0-9]{1,9}$' THEN 'wrong_type:distanceFromObject'
     END AS reason
