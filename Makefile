@@ -6,21 +6,38 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LAKE   ?= lake
 
-.PHONY: install install-dev run java-check browser test test-fast generate bench mutants clean
+.PHONY: install install-dev lock run java-check browser test test-fast generate bench mutants clean
+
+# The exact versions the suite last passed with, as package-lock.json is for npm: every install keeps to
+# them, so a fresh machine gets what CI tested, not whatever was released since (`make lock` renews them).
+CONSTRAINTS     := constraints.txt
+SAM_CONSTRAINTS := constraints-sam.txt
 
 # `make run` needs only DuckDB; the tests, the Spark engine and the code generator need the dev extras.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# Resolve both tool sets afresh, each in a scratch venv, and write down what came: then run `make test`
+# before committing the two files (a new release can break the suite, as botocore's did: see pyproject.toml).
+LOCK_HEADER := \# Written by make lock: the versions every install keeps to (see the Makefile).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -e '.[dev]'
+	{ echo '$(LOCK_HEADER)'; .venv-lock/bin/pip freeze --exclude-editable; } > $(CONSTRAINTS)
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet $(SAM_TOOLS)
+	{ echo '$(LOCK_HEADER)'; .venv-lock/bin/pip freeze; } > $(SAM_CONSTRAINTS)
+	rm -rf .venv-lock
 
 # The sample lake is generated once, in $(LAKE); `stedi run` never makes up data on its own.
 run: install
@@ -86,11 +103,12 @@ PREFLIGHT_ARGS ?=
 .PHONY: aws-tools deploy smoke build-StediLayer $(addprefix build-,$(LAMBDA_FUNCTIONS)) clean-aws
 
 # Any Python 3.9 or later does: nothing is built with the Lambda runtime's own python3.11.
-$(SAM_VENV)/.installed:
+SAM_TOOLS := 'aws-sam-cli>=1.170' 'cfn-lint>=1.58'
+$(SAM_VENV)/.installed: $(SAM_CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 9) else "the SAM tools need Python 3.9 or later (any version: the Lambda code is built for 3.11 by pip); $(PYTHON) is " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.170' 'cfn-lint>=1.58'
+	$(SAM_VENV)/bin/pip install --quiet -c $(SAM_CONSTRAINTS) $(SAM_TOOLS)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
