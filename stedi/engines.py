@@ -18,7 +18,7 @@ import duckdb
 
 from stedi import duck
 from stedi.lake import Snapshot
-from stedi.runner import TOO_LONG, TYPED_LINES, run_stage, split_queries
+from stedi.runner import HELD_LINE, TOO_LONG, TYPED_LINES, run_stage, split_queries
 from stedi.sql import stage_job
 
 ENGINES = ("duckdb", "spark")
@@ -52,8 +52,7 @@ class DuckDBEngine:
                 self._copy(sql, staging / statement.writes, parameters)
                 continue
             if job.marker == "reason":
-                # Only a rejected record keeps its raw line: holding every line would double the memory.
-                sql = f"SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN line END AS line) FROM ({sql})"
+                sql = f"SELECT * REPLACE ({HELD_LINE} AS line) FROM ({sql})"
             # Materialised, so that the statement runs once for its tables.
             materialise = f"CREATE OR REPLACE TEMP TABLE {TYPED_LINES} AS {sql}"
             try:

@@ -56,6 +56,7 @@ _LINE_COMMENT = re.compile(r"^( *)/\* ?((?:(?!\*/).)*?) ?\*/$", re.MULTILINE)
 def spark_to_duckdb(sql: str) -> str:
     header, statement = _split_header(sql)
     tree = sqlglot.parse_one(statement, read="spark")
+    _refuse_quoted_comments(tree)
     for node in list(tree.find_all(exp.FromJson)):
         node.replace(_json_transform(node))
     for node in list(tree.find_all(exp.Expression)):
@@ -65,6 +66,15 @@ def spark_to_duckdb(sql: str) -> str:
     if not any("\n" in node.name for node in tree.find_all(exp.Literal, exp.Identifier)):
         text = _LINE_COMMENT.sub(lambda match: f"{match[1]}-- {match[2]}".rstrip(), text)
     return f"{header}\n{text}" if header else text
+
+
+def _refuse_quoted_comments(tree: exp.Expression) -> None:
+    """DuckDB (2.0.1) misreads a string literal of a byte-order mark that follows a /* */ comment holding an
+    apostrophe: length('\ufeff') is 3 after /* it's */, 1 without it, and a blank line got through the landing
+    statement's filter. A comment inside a statement may end up as /* */, so none may hold one."""
+    quoted = [comment for node in tree.walk() for comment in node.comments or [] if "'" in comment]
+    if quoted:
+        raise ValueError(f"a comment inside a statement holds an apostrophe, which DuckDB misreads: {quoted[0]!r}")
 
 
 def duckdb_type(sql_type: str | exp.DataType) -> str:
