@@ -84,22 +84,24 @@ def _glob_escaped(path: str) -> str:
     return "".join("\\" + c if c in "\\[]{}*?" else c for c in path)
 
 
-def raw_lines(spark, files: list[str] | str):
-    """(line, source_file, valid_utf8) of every line of `files` (a list, or a folder)."""
+def raw_lines(spark, files: list[str] | str, folder: str):
+    """(line, source_file, valid_utf8) of every line of `files` (a list, or a folder), all in the landing folder
+    `folder` (<source>/landing): source_file is <folder>/<the file's name>, as every engine gives it."""
     if isinstance(files, str):
         raw = spark.read.text(files)
         refuse_unreadable(raw.inputFiles())
     else:
         refuse_unreadable(files)
         raw = spark.read.text([_glob_escaped(path) for path in files])
-    # _metadata.file_path is a URL: %-escaped, but not its '+' (which url_decode would make a space).
+    # _metadata's file_path and file_name are %-escaped, but not their '+' (which url_decode would make a space).
     path = "url_decode(replace(_metadata.file_path, '+', '%2B'))"
+    name = "url_decode(replace(_metadata.file_name, '+', '%2B'))"  # short: a pattern on the path cost more
     valid = "decode(CAST(value AS BINARY), 'UTF-8') = value"  # Java replaces each byte that is not UTF-8
     too_long = f"raise_error(concat({path}, '{TOO_LONG}'))"
     return raw.selectExpr(
         f"CASE WHEN octet_length(value) > {MAX_LINE_BYTES} THEN {too_long} "
         f"WHEN {valid} THEN value ELSE decode(CAST(value AS BINARY), 'ISO-8859-1') END AS line",
-        f"{path} AS source_file", f"{valid} AS valid_utf8")
+        f"concat('{folder}/', {name}) AS source_file", f"{valid} AS valid_utf8")
 
 
 def split_queries(job: StageJob, statement: Statement, columns: Iterable[str], quote: str) -> dict[str, str]:
@@ -140,7 +142,8 @@ def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: s
     for statement in job.statements:
         if statement.raw_view:
             listed = (landing_files or {}).get(statement.landing)
-            raw_lines(spark, listed or f"{lake}/{statement.landing}/").createOrReplaceTempView(statement.raw_view)
+            raw_lines(spark, listed or f"{lake}/{statement.landing}/", statement.landing
+                      ).createOrReplaceTempView(statement.raw_view)
         rows = spark.sql(statement.sql, args={"consent_scope": consent_scope})
         if job.marker is None:
             rows.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")
@@ -297,9 +300,7 @@ WITH raw_lines AS (
   SELECT
     -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
     CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
-    -- <source>/landing/<file>, its last three parts. Anchored at both ends: unanchored, Java tries the
-    -- pattern from every character of the path, on every line (a third of the Spark landing time at 100x).
-    regexp_extract(source_file, '^(?:.*/)?([^/]+/landing/[^/]+)$', 1) AS source_file,
+    source_file,
     valid_utf8
   FROM customer_raw
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
@@ -397,9 +398,7 @@ WITH raw_lines AS (
   SELECT
     -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
     CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
-    -- <source>/landing/<file>, its last three parts. Anchored at both ends: unanchored, Java tries the
-    -- pattern from every character of the path, on every line (a third of the Spark landing time at 100x).
-    regexp_extract(source_file, '^(?:.*/)?([^/]+/landing/[^/]+)$', 1) AS source_file,
+    source_file,
     valid_utf8
   FROM accelerometer_raw
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
@@ -490,9 +489,7 @@ WITH raw_lines AS (
   SELECT
     -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
     CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
-    -- <source>/landing/<file>, its last three parts. Anchored at both ends: unanchored, Java tries the
-    -- pattern from every character of the path, on every line (a third of the Spark landing time at 100x).
-    regexp_extract(source_file, '^(?:.*/)?([^/]+/landing/[^/]+)$', 1) AS source_file,
+    source_file,
     valid_utf8
   FROM step_trainer_raw
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)

@@ -141,9 +141,10 @@ def _glob_escaped(path: Path | str) -> str:
     return "".join(f"[{c}]" if c in "[]*?{}" else c for c in str(path))
 
 
-def raw_lines_sql(files: Iterable[Path], *, scan: bool = True) -> str:
-    """(line, source_file, valid_utf8): each line of the files, with its file, as Spark reads it
-    (stedi.runner.raw_lines): a line that is not UTF-8 is its bytes read as Latin-1, with valid_utf8 false.
+def raw_lines_sql(files: Iterable[Path], folder: str, *, scan: bool = True) -> str:
+    """(line, source_file, valid_utf8): each line of the files, all in the landing folder `folder`, with its
+    file as <folder>/<file name>, as Spark reads them (stedi.runner.raw_lines): a line that is not UTF-8 is its
+    bytes read as Latin-1, with valid_utf8 false.
 
     Each file is scanned first (is_utf8), unless `scan` is false: then a file not scanned yet is read as
     UTF-8 unchecked, and a query that reads it whole fails on a byte that is not UTF-8 (DuckDB's reader
@@ -151,22 +152,24 @@ def raw_lines_sql(files: Iterable[Path], *, scan: bool = True) -> str:
     """
     files = list(files)
     refuse_unreadable(str(f) for f in files)
+    source_file = f"{quote(folder + '/')} || parse_filename(filename, false, 'forward_slash') AS source_file"
     unscanned = set() if scan else {f for f in files if _key(f) not in _UTF8 and not is_gzip(f) and _last_line_fits(f)}
     parts = []
     if unscanned:
         too_long = quote(TOO_LONG)
         parts.append(f"SELECT CASE WHEN strlen(line) > {MAX_LINE_BYTES} THEN error(filename || {too_long}) "
-                     f"ELSE line END AS line, filename AS source_file, true AS valid_utf8 "
+                     f"ELSE line END AS line, {source_file}, true AS valid_utf8 "
                      f"FROM ({_read_csv([_glob_escaped(f) for f in files if f in unscanned])})")
     scanned = [f for f in files if f not in unscanned]
     for gzipped in (False, True):  # nearly every file: UTF-8, which DuckDB checks as it reads
         utf8 = [_glob_escaped(f) for f in scanned if is_gzip(f) == gzipped and is_utf8(f)]
         if utf8:
-            parts.append(f"SELECT line, filename AS source_file, true AS valid_utf8 "
+            parts.append(f"SELECT line, {source_file}, true AS valid_utf8 "
                          f"FROM ({_read_csv(utf8, gzipped=gzipped)})")
     for f in scanned:  # a file with a line that is not UTF-8, made readable first
         if not is_utf8(f):
-            parts.append(f"SELECT substr(line, 2) AS line, {quote(f)} AS source_file, line[1] = '1' AS valid_utf8 "
+            parts.append(f"SELECT substr(line, 2) AS line, {quote(f'{folder}/{f.name}')} AS source_file, "
+                         "line[1] = '1' AS valid_utf8 "
                          f"FROM ({_read_csv([_glob_escaped(_transcoded(f))])})")
     return "\nUNION ALL\n".join(parts)
 
@@ -201,9 +204,10 @@ def parquet_sql(table_dir: Path) -> str:
     return f"SELECT * FROM read_parquet({quote(table_dir / '*.parquet')})"
 
 
-def view_raw(con: duckdb.DuckDBPyConnection, view: str, files: Iterable[Path], *, scan: bool = True) -> None:
-    """`view`(line, source_file, valid_utf8): every line of the files (`scan`: see raw_lines_sql)."""
-    con.execute(f"CREATE OR REPLACE VIEW {view} AS {raw_lines_sql(files, scan=scan)}")
+def view_raw(con: duckdb.DuckDBPyConnection, view: str, files: Iterable[Path], folder: str, *,
+             scan: bool = True) -> None:
+    """`view`(line, source_file, valid_utf8): every line of the files of `folder` (`scan`: see raw_lines_sql)."""
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS {raw_lines_sql(files, folder, scan=scan)}")
 
 
 def view_tables(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[str]) -> None:

@@ -45,7 +45,7 @@ class DuckDBEngine:
         duck.view_tables(self.con, staging, job.reads)
         for statement in job.statements:
             if statement.raw_view:  # read unscanned: the statement reads each line, and DuckDB checks it is UTF-8
-                duck.view_raw(self.con, statement.raw_view, landing[statement.landing], scan=False)
+                duck.view_raw(self.con, statement.raw_view, landing[statement.landing], statement.landing, scan=False)
             sql = statement.sql
             parameters = {"consent_scope": consent_scope} if "$consent_scope" in sql else None
             if job.marker is None:
@@ -62,7 +62,7 @@ class DuckDBEngine:
                     raise
                 # A landing file holds a line that is not UTF-8 (or one over the limit): scanned, it is
                 # transcoded (or refused, saying why), and the statement runs again.
-                duck.view_raw(self.con, statement.raw_view, landing[statement.landing])
+                duck.view_raw(self.con, statement.raw_view, landing[statement.landing], statement.landing)
                 self.con.execute(materialise, parameters)
             if statement.raw_view:
                 duck.read_whole(landing[statement.landing])

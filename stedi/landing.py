@@ -2,7 +2,8 @@
 
 `make generate` writes one statement per source to stedi/sql/spark/landing_<source>.sql;
 nothing imports this module at run time. The statement types every non-blank
-line of `<source>_raw(line, source_file, valid_utf8)`. Nearly every line is
+line of `<source>_raw(line, source_file, valid_utf8)` (source_file is
+`<source>/landing/<file name>`: stedi.runner.raw_lines). Nearly every line is
 *plain*: one flat object of the schema's keys in the schema's order with
 plainly written values; it is typed in one parse. Any other line is first
 proved to be one strict JSON object (see `strict_object`), then has each key
@@ -188,9 +189,7 @@ WITH raw_lines AS (
   SELECT
     -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
     CASE WHEN line LIKE '\ufeff%' THEN substr(line, 2) ELSE line END AS line,
-    -- <source>/landing/<file>, its last three parts. Anchored at both ends: unanchored, Java tries the
-    -- pattern from every character of the path, on every line (a third of the Spark landing time at 100x).
-    regexp_extract(source_file, '^(?:.*/)?([^/]+/landing/[^/]+)$', 1) AS source_file,
+    source_file,
     valid_utf8
   FROM {source}_raw
   WHERE {not_blank('line')}  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)

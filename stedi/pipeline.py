@@ -99,7 +99,7 @@ class Audit:
         """Make the tables the stage wrote visible to the checks (and to every later stage's checks) and,
         for landing, the lines of the files it read (once the stage has read them: see duck.read_whole)."""
         for source in STAGE[stage].sources:
-            duck.view_raw(self.con, source.raw_table, self.landing[source.landing_folder])
+            duck.view_raw(self.con, source.raw_table, self.landing[source.landing_folder], source.landing_folder)
         duck.view_tables(self.con, self.staging, STAGE[stage].tables)
 
     def audit(self, stage: str, consent_scope: str, expected_counts: Mapping[str, int]

@@ -103,22 +103,24 @@ def _glob_escaped(path: str) -> str:
     return "".join("\\" + c if c in "\\[]{}*?" else c for c in path)
 
 
-def raw_lines(spark, files: list[str] | str):
-    """(line, source_file, valid_utf8) of every line of `files` (a list, or a folder)."""
+def raw_lines(spark, files: list[str] | str, folder: str):
+    """(line, source_file, valid_utf8) of every line of `files` (a list, or a folder), all in the landing folder
+    `folder` (<source>/landing): source_file is <folder>/<the file's name>, as every engine gives it."""
     if isinstance(files, str):
         raw = spark.read.text(files)
         refuse_unreadable(raw.inputFiles())
     else:
         refuse_unreadable(files)
         raw = spark.read.text([_glob_escaped(path) for path in files])
-    # _metadata.file_path is a URL: %-escaped, but not its '+' (which url_decode would make a space).
+    # _metadata's file_path and file_name are %-escaped, but not their '+' (which url_decode would make a space).
     path = "url_decode(replace(_metadata.file_path, '+', '%2B'))"
+    name = "url_decode(replace(_metadata.file_name, '+', '%2B'))"  # short: a pattern on the path cost more
     valid = "decode(CAST(value AS BINARY), 'UTF-8') = value"  # Java replaces each byte that is not UTF-8
     too_long = f"raise_error(concat({path}, '{TOO_LONG}'))"
     return raw.selectExpr(
         f"CASE WHEN octet_length(value) > {MAX_LINE_BYTES} THEN {too_long} "
         f"WHEN {valid} THEN value ELSE decode(CAST(value AS BINARY), 'ISO-8859-1') END AS line",
-        f"{path} AS source_file", f"{valid} AS valid_utf8")
+        f"concat('{folder}/', {name}) AS source_file", f"{valid} AS valid_utf8")
 
 
 def split_queries(job: StageJob, statement: Statement, columns: Iterable[str], quote: str) -> dict[str, str]:
@@ -159,7 +161,8 @@ def run_stage(spark, job: StageJob, *, lake: str, staging: str, consent_scope: s
     for statement in job.statements:
         if statement.raw_view:
             listed = (landing_files or {}).get(statement.landing)
-            raw_lines(spark, listed or f"{lake}/{statement.landing}/").createOrReplaceTempView(statement.raw_view)
+            raw_lines(spark, listed or f"{lake}/{statement.landing}/", statement.landing
+                      ).createOrReplaceTempView(statement.raw_view)
         rows = spark.sql(statement.sql, args={"consent_scope": consent_scope})
         if job.marker is None:
             rows.write.mode("overwrite").parquet(f"{staging}/{statement.writes}")

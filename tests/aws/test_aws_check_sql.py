@@ -79,7 +79,7 @@ def runs(tmp_path_factory):
     for name in ("clean", "broken"):
         con = duckdb.connect()
         for source in LANDING_SOURCES:
-            duck.view_raw(con, source.raw_table, landing[source.landing_folder])
+            duck.view_raw(con, source.raw_table, landing[source.landing_folder], source.landing_folder)
         duck.view_tables(con, report.staging, [table for stage in STAGES for table in STAGE[stage].tables])
         connections[name] = con
     broken = connections["broken"]

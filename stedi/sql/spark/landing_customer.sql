@@ -4,9 +4,7 @@ WITH raw_lines AS (
   SELECT
     -- A byte-order mark opening a line is no part of it (DuckDB drops the one opening a file, Spark does not).
     CASE WHEN line LIKE '﻿%' THEN substr(line, 2) ELSE line END AS line,
-    -- <source>/landing/<file>, its last three parts. Anchored at both ends: unanchored, Java tries the
-    -- pattern from every character of the path, on every line (a third of the Spark landing time at 100x).
-    regexp_extract(source_file, '^(?:.*/)?([^/]+/landing/[^/]+)$', 1) AS source_file,
+    source_file,
     valid_utf8
   FROM customer_raw
   WHERE (line LIKE '{%' OR replace(replace(replace(replace(line, ' ', ''), chr(9), ''), chr(13), ''), '﻿', '') <> '')  -- a blank line is no record (stedi.catalogue.BLANK_CHARACTERS)
