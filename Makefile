@@ -119,10 +119,10 @@ aws-tools: $(SAM_VENV)/.installed node_modules/.installed
 
 # Called by `sam build` (template.yaml: StediLayer, BuildMethod makefile) in
 # this directory: the layer gets Powertools and the stedi modules the Lambda
-# handlers import, which sam build would not copy on its own.
+# handlers import, which sam build would not copy on its own; Powertools at the version the tests ran.
 build-StediLayer:
 	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp --python-version 3.11 \
-	  --platform manylinux2014_x86_64 --only-binary=:all: --no-deps -r functions/layer/requirements.txt
+	  --platform manylinux2014_x86_64 --only-binary=:all: --no-deps -r functions/layer/requirements.txt -c $(CONSTRAINTS)
 	mkdir -p "$(ARTIFACTS_DIR)/python/stedi/aws"
 	cp stedi/__init__.py stedi/accounting.py stedi/catalogue.py stedi/checks.py stedi/lake.py stedi/runner.py \
 	  "$(ARTIFACTS_DIR)/python/stedi/"
