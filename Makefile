@@ -60,9 +60,9 @@ test: install-dev java-check aws-tools browser
 	$(BIN)/python -m stedi.codegen --check
 	$(BIN)/pytest
 
-# Everything that needs neither Java, npm, the SAM CLI nor a browser: 48 to 93 s on two cores (median
-# 62 s in 13 runs; the same runs took 86 to 154 CPU s, so the spread is the machine's), a third of it
-# the moto-executed state machine runs.
+# Everything that needs neither Java, npm, the SAM CLI nor a browser, on two cores: 44 to 56 s in four
+# runs on a fast day of this machine, 48 to 93 s (median 62 s) in 13 runs on slower ones, whose CPU
+# seconds spread as much; a third of it the moto-executed state machine runs.
 test-fast: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto --dist worksteal -m "not spark and not aws_tools and not browser"
